@@ -1,0 +1,114 @@
+"""The conformance twin: behaves like the reference Phoenix 1.7 app, frame for frame.
+
+    python examples/twin.py          # port from $PORT, default 4000
+
+Socket at /socket (WebSocket and LongPoll, origin check off). Connect needs the param
+``token=good-token``; the user is the param ``user`` (default ``anon``); the socket id is
+``users_socket:<user>``. Channel ``room:*``:
+
+* join ``room:lobby`` → ok ``{"joined": true, "echo": <join payload>}``; ``room:private`` →
+  error ``{"reason": "unauthorized"}``; any other ``room:*`` → ok ``{}``. Every joiner is
+  tracked in Presence under its user with ``{"online_at": "<unix seconds>"}`` and gets
+  ``presence_state``.
+* ``ping`` → ok with the payload; ``shout`` → broadcast ``shout``, no reply; ``error_reply``
+  → error ``{"reason": "nope"}``; ``crash`` → the channel crashes; ``binary`` with a binary
+  payload → ok with the same bytes; anything else (or ``binary`` with JSON) crashes it.
+
+HTTP: ``GET /`` → ``phxref ok``; ``POST /admin/disconnect?user=U``;
+``POST /admin/broadcast?topic=T&event=E`` with a JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import phxpy  # noqa: E402
+from phxpy import Channel, ConnectInfo, Error, Ok, Reply, Socket, Stop  # noqa: E402
+from phxpy.types import Payload  # noqa: E402
+
+
+class RoomChannel(Channel):
+    async def join(self, payload: Payload) -> Reply:
+        if self.topic == "room:lobby":
+            return Ok({"joined": True, "echo": payload})
+        if self.topic == "room:private":
+            return Error({"reason": "unauthorized"})
+        return Ok()
+
+    async def after_join(self) -> None:
+        presence = getattr(self.socket.endpoint, "presence", None)
+        if presence is not None:
+            meta = {"online_at": str(int(time.time()))}
+            await presence.track(self, self.assigns["user"], meta)
+            await self.push("presence_state", presence.list(self.topic))
+
+    async def handle_in(self, event: str, payload: Payload) -> Reply | Stop | None:
+        if event == "ping":
+            return Ok(payload)
+        if event == "shout":
+            await self.broadcast("shout", payload)
+            return None
+        if event == "error_reply":
+            return Error({"reason": "nope"})
+        if event == "crash":
+            raise RuntimeError("crash requested by the client")
+        if event == "binary" and isinstance(payload, bytes):
+            return Ok(payload)
+        return await super().handle_in(event, payload)
+
+
+class UserSocket(Socket):
+    async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
+        if params.get("token") != "good-token":
+            return False
+        user = params.get("user", "anon")
+        self.assigns["user"] = user if isinstance(user, str) else "anon"
+        return True
+
+    def id(self) -> str:
+        return f"users_socket:{self.assigns['user']}"
+
+
+UserSocket.channel("room:*", RoomChannel)
+
+
+def create_app(**options: Any) -> web.Application:
+    app = web.Application()
+    options.setdefault("check_origin", False)
+    endpoint = phxpy.mount(app, "/socket", UserSocket, **options)
+
+    async def index(_: web.Request) -> web.Response:
+        return web.Response(text="phxref ok")
+
+    async def admin_disconnect(request: web.Request) -> web.Response:
+        await endpoint.disconnect(f"users_socket:{request.query.get('user', '')}")
+        return web.json_response({"ok": True})
+
+    async def admin_broadcast(request: web.Request) -> web.Response:
+        try:
+            payload = json.loads(await request.text() or "{}")
+        except ValueError:
+            return web.json_response({"error": "body is not JSON"}, status=400)
+        topic, event = request.query.get("topic"), request.query.get("event")
+        if not topic or not event or not isinstance(payload, dict):
+            return web.json_response({"error": "topic, event and a JSON object body"}, status=400)
+        await endpoint.broadcast(topic, event, payload)
+        return web.json_response({"ok": True})
+
+    app.router.add_get("/", index)
+    app.router.add_post("/admin/disconnect", admin_disconnect)
+    app.router.add_post("/admin/broadcast", admin_broadcast)
+    return app
+
+
+if __name__ == "__main__":
+    web.run_app(create_app(), host="127.0.0.1", port=int(os.environ.get("PORT", "4000")))

@@ -1,0 +1,379 @@
+"""Drives one :class:`~phxpy.protocol.SocketProtocol` with real channels.
+
+A :class:`Session` is one connection (WebSocket) or one LongPoll session; both transports
+drive it the same way: feed it frames (``receive_text`` / ``receive_binary``), give it a
+:class:`Sink` to write to, and call ``close`` when the connection is gone.
+
+Joins run inline, so a join's reply always precedes anything that belongs to it and the
+next frame of the connection waits for it (as in Phoenix). Every other message goes to its
+channel's mailbox; a channel handles its messages one at a time, in order, in a task that
+exists only while the mailbox is not empty (an idle joined channel costs no task). A crash
+in one channel becomes ``phx_error`` on that topic; the connection and its other channels
+live on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from .channel import NORMAL_STOPS, Channel, Reply, ReplyRef, Stop
+from .errors import ChannelError, EncodeError
+from .message import Frame
+from .protocol import (
+    JOIN_CRASHED,
+    JoinRequested,
+    LeaveRequested,
+    MessageReceived,
+    ProtocolEvent,
+    SocketProtocol,
+)
+from .pubsub import Broadcast
+from .serializer import Serializer
+from .types import Event, Payload
+
+if TYPE_CHECKING:
+    from .endpoint import Endpoint
+    from .socket import Socket
+
+log = logging.getLogger("phxpy.channel")
+
+DISCONNECT_EVENT = "disconnect"
+CLOSE_GOING_AWAY = 1001
+
+
+class Sink(Protocol):
+    """Where a session's frames go: a transport's bounded outbound queue."""
+
+    def send(self, frame: Frame) -> None:
+        """Queue ``frame`` without blocking. A sink whose queue overflows closes its
+        connection; it never makes the caller wait."""
+        ...
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the transport to close the connection (it happens asynchronously)."""
+        ...
+
+
+class _AfterJoin:
+    """Mailbox item: run ``Channel.after_join``."""
+
+
+_AFTER_JOIN = _AfterJoin()
+_MailboxItem = MessageReceived | LeaveRequested | _AfterJoin
+
+
+class Session:
+    """One client connection's channels. Created by a transport after ``connect`` succeeded."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        socket: Socket,
+        serializer: Serializer,
+        sink: Sink,
+        *,
+        idle_timeout: float | None,
+        idle_close_code: int = 1002,
+        max_channels: int | None = 100,
+    ) -> None:
+        self.endpoint = endpoint
+        self.socket = socket
+        self.serializer = serializer
+        self.sink = sink
+        self.protocol = SocketProtocol(
+            serializer,
+            socket.is_routable,
+            now=endpoint.clock.now(),
+            idle_timeout=idle_timeout,
+            max_channels=max_channels,
+        )
+        self.channels: dict[str, ChannelRunner] = {}
+        self.socket_id = socket.id()
+        self._idle_close_code = idle_close_code
+        self.closed = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Register with the endpoint; listen on the socket id for ``disconnect``."""
+        self.endpoint.sessions.add(self)
+        if self.socket_id is not None:
+            self.endpoint.pubsub.subscribe(self.socket_id, self)
+
+    async def close(self) -> None:
+        """The connection is gone: every channel terminates with reason ``"closed"``."""
+        if self.closed:
+            return
+        self.closed = True
+        self.endpoint.sessions.discard(self)
+        if self.socket_id is not None:
+            self.endpoint.pubsub.unsubscribe(self.socket_id, self)
+        runners = list(self.channels.values())
+        self.channels.clear()
+        for runner in runners:
+            runner.detach()
+            runner.cancel()
+        for runner in runners:
+            await runner.terminate("closed")
+
+    def deliver(self, broadcast: Broadcast) -> None:
+        """Broadcasts on the socket id: ``disconnect`` closes the connection (code 1001, so
+        phoenix.js reconnects and runs ``connect`` again); other events are ignored."""
+        if broadcast.event == DISCONNECT_EVENT:
+            self.sink.close(CLOSE_GOING_AWAY, "disconnected")
+
+    def check_idle(self, now: float) -> None:
+        if self.protocol.idle_expired(now):
+            self.sink.close(self._idle_close_code, "idle timeout")
+
+    # ---------------------------------------------------------------- input
+
+    async def receive_text(self, text: str) -> None:
+        """One text frame. Raises :class:`~phxpy.errors.ProtocolError` for a bad frame:
+        the transport then closes the connection (1011)."""
+        events = self.protocol.receive_text(text, self.endpoint.clock.now())
+        self.flush()
+        await self._handle(events)
+
+    async def receive_binary(self, data: bytes) -> None:
+        """One binary frame; see :meth:`receive_text`."""
+        events = self.protocol.receive_binary(data, self.endpoint.clock.now())
+        self.flush()
+        await self._handle(events)
+
+    def flush(self) -> None:
+        """Send what the protocol queued."""
+        for frame in self.protocol.data_to_send():
+            self.sink.send(frame)
+
+    async def _handle(self, events: list[ProtocolEvent]) -> None:
+        for event in events:
+            if isinstance(event, MessageReceived):
+                runner = self.channels.get(event.topic)
+                if runner is not None:
+                    runner.enqueue(event)
+            elif isinstance(event, JoinRequested):
+                await self._join(event)
+            else:
+                runner = self.channels.pop(event.topic, None)
+                if runner is not None:
+                    runner.unsubscribe()  # not one broadcast more once the leave is read
+                    runner.enqueue(event)
+
+    async def _join(self, request: JoinRequested) -> None:
+        topic = request.topic
+        if request.replaced:
+            old = self.channels.pop(topic, None)
+            if old is not None:
+                old.kill()
+        channel_class = self.socket.route(topic)
+        if channel_class is None:  # cannot happen: the protocol checked the route
+            raise ChannelError(f"no route for {topic!r}")
+        channel = channel_class()
+        runner = ChannelRunner(self, channel, topic, request.join_ref)
+        try:
+            result = await channel.join(request.payload)
+            if not isinstance(result, Reply) or result.status not in ("ok", "error"):
+                raise ChannelError(f"join must return Ok(...) or Error(...), got {result!r}")
+            if result.status == "ok":
+                self.protocol.join_accepted(topic, request.join_ref, request.ref, result.response)
+        except Exception:
+            log.exception("join of %r crashed", topic)
+            runner.exited()
+            self.protocol.join_refused(topic, request.join_ref, request.ref, JOIN_CRASHED)
+            self.flush()
+            return
+        if result.status == "error":
+            runner.exited()
+            try:
+                self.protocol.join_refused(topic, request.join_ref, request.ref, result.response)
+            except EncodeError:
+                log.error("join refusal of %r is not JSON: %r", topic, result.response)
+                self.protocol.join_refused(topic, request.join_ref, request.ref, JOIN_CRASHED)
+            self.flush()
+            return
+        self.channels[topic] = runner
+        self.flush()
+        runner.subscribe()
+        if type(channel).after_join is not Channel.after_join:
+            runner.enqueue(_AFTER_JOIN)
+
+
+class ChannelRunner:
+    """Runs one joined channel: its mailbox, its broadcasts (fastlane), its end."""
+
+    __slots__ = (
+        "_current",
+        "_exited",
+        "_mailbox",
+        "_subscribed",
+        "_task",
+        "channel",
+        "join_ref",
+        "session",
+        "topic",
+    )
+
+    def __init__(self, session: Session, channel: Channel, topic: str, join_ref: str | None) -> None:
+        self.session = session
+        self.channel = channel
+        self.topic = topic
+        self.join_ref = join_ref
+        self._mailbox: collections.deque[_MailboxItem] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._current: MessageReceived | None = None
+        self._subscribed = False
+        self._exited = False
+        channel.topic = topic
+        channel.join_ref = join_ref
+        channel.socket = session.socket
+        channel.assigns = dict(session.socket.assigns)
+        channel._runner = self
+
+    # --------------------------------------------------------------- fastlane
+
+    def deliver(self, broadcast: Broadcast) -> None:
+        frame = broadcast.frame_for(self.session.serializer)
+        if frame is not None:
+            self.session.sink.send(frame)
+
+    def subscribe(self) -> None:
+        self.session.endpoint.pubsub.subscribe(self.topic, self)
+        self._subscribed = True
+
+    def unsubscribe(self) -> None:
+        if self._subscribed:
+            self._subscribed = False
+            self.session.endpoint.pubsub.unsubscribe(self.topic, self)
+
+    # ------------------------------------------------------- channel → client
+
+    def push(self, event: Event, payload: Payload) -> None:
+        if self._exited:
+            log.debug("push %r on %r after the channel ended: dropped", event, self.topic)
+            return
+        self.session.protocol.push(self.topic, self.join_ref, event, payload)
+        self.session.flush()
+
+    def reply_ref(self) -> ReplyRef:
+        current = self._current
+        if current is None:
+            raise ChannelError("reply_ref() is only available inside handle_in")
+        return ReplyRef(self.topic, self.join_ref, current.ref)
+
+    def reply(self, to: ReplyRef, reply: Reply) -> None:
+        if self._exited:
+            return
+        self.session.protocol.reply(to.topic, to.join_ref, to.ref, reply.status, reply.response)
+        self.session.flush()
+
+    # ---------------------------------------------------------------- mailbox
+
+    def enqueue(self, item: _MailboxItem) -> None:
+        self._mailbox.append(item)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self._mailbox:
+                item = self._mailbox.popleft()
+                if isinstance(item, MessageReceived):
+                    alive = await self._handle_in(item)
+                elif isinstance(item, LeaveRequested):
+                    await self._leave(item)
+                    alive = False
+                else:
+                    alive = await self._after_join()
+                if not alive:
+                    self._mailbox.clear()
+                    break
+        finally:
+            self._task = None
+
+    async def _after_join(self) -> bool:
+        try:
+            await self.channel.after_join()
+        except Exception:
+            log.exception("after_join of %r crashed", self.topic)
+            await self._end("crash")
+            return False
+        return True
+
+    async def _handle_in(self, message: MessageReceived) -> bool:
+        self._current = message
+        try:
+            result = await self.channel.handle_in(message.event, message.payload)
+            if result is None:
+                return True
+            if isinstance(result, Reply):
+                self.reply(ReplyRef(self.topic, self.join_ref, message.ref), result)
+                return True
+            if isinstance(result, Stop):
+                if result.reply is not None:
+                    self.reply(ReplyRef(self.topic, self.join_ref, message.ref), result.reply)
+                await self._end(result.reason)
+                return False
+            raise ChannelError(f"handle_in must return a Reply, a Stop or None, got {result!r}")
+        except Exception:
+            log.exception("channel %r crashed handling %r", self.topic, message.event)
+            await self._end("crash")
+            return False
+        finally:
+            self._current = None
+
+    async def _leave(self, leave: LeaveRequested) -> None:
+        protocol = self.session.protocol
+        protocol.reply(self.topic, self.join_ref, leave.ref, "ok", {})
+        self.session.flush()
+        await self.terminate("left")
+        protocol.leave_done(self.topic, self.join_ref)
+        self.session.flush()
+
+    async def _end(self, reason: str) -> None:
+        """Stop or crash: free the topic at once, terminate, then tell the client."""
+        self.detach()
+        self.session.protocol.channel_exited(self.topic, self.join_ref)
+        await self.terminate(reason)
+        if reason in NORMAL_STOPS:
+            self.session.protocol.channel_closed(self.topic, self.join_ref)
+        else:
+            self.session.protocol.channel_crashed(self.topic, self.join_ref)
+        self.session.flush()
+
+    # ------------------------------------------------------------------- end
+
+    def detach(self) -> None:
+        """Stop receiving broadcasts and leave the session's table."""
+        self.unsubscribe()
+        if self.session.channels.get(self.topic) is self:
+            del self.session.channels[self.topic]
+
+    def cancel(self) -> None:
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self._mailbox.clear()
+
+    def kill(self) -> None:
+        """Replaced by a duplicate join: gone at once, without ``terminate`` (as Phoenix)."""
+        self.detach()
+        self.cancel()
+        self.exited()
+
+    async def terminate(self, reason: str) -> None:
+        try:
+            await self.channel.terminate(reason)
+        except Exception:
+            log.exception("terminate of %r crashed", self.topic)
+        finally:
+            self.exited()
+
+    def exited(self) -> None:
+        """Run the endpoint's exit hooks (presence leaves) exactly once."""
+        if not self._exited:
+            self._exited = True
+            self.session.endpoint.channel_exited(self)

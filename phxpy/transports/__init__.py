@@ -1,0 +1,1 @@
+"""aiohttp front-ends that move bytes between HTTP and a :class:`~phxpy.runtime.Session`."""

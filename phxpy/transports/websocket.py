@@ -1,0 +1,206 @@
+"""The WebSocket transport: ``GET <mount>/websocket`` on aiohttp.
+
+One reader per connection: the handler task, which feeds frames to the session in order.
+Writing never awaits. Without compression (the default) a frame is written straight to the
+connection's transport, its WebSocket framing computed once per :class:`Frame` — so a
+broadcast is framed once for all its subscribers — and the transport's buffer is the
+connection's outbound queue, bounded by ``max_outbound_bytes``: a client that stops reading
+is dropped instead of stalling anyone. With compression, frames go through a bounded queue
+to a writer task that uses aiohttp's (compressing) writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import struct
+
+from aiohttp import WSMsgType, web
+
+from ..endpoint import Endpoint
+from ..errors import ProtocolError
+from ..message import Frame
+from ..options import SocketOptions
+from ..runtime import Session
+from ..socket import Socket
+from .handshake import AUTH_TOKEN_PREFIX, Handshake, Refused, decode_auth_token, query_params
+
+log = logging.getLogger("phxpy.websocket")
+
+_MAX_CLOSE_REASON = 123  # a close frame carries at most 125 bytes, 2 of them the code
+
+
+def websocket_frame(frame: Frame) -> bytes:
+    """The unmasked server-to-client WebSocket frame for ``frame``, cached on it."""
+    wire = frame.wire
+    if wire is None:
+        data = frame.data
+        opcode = 0x82 if frame.binary else 0x81  # FIN + binary / text
+        size = len(data)
+        if size < 126:
+            header = bytes((opcode, size))
+        elif size < 65536:
+            header = struct.pack("!BBH", opcode, 126, size)
+        else:
+            header = struct.pack("!BBQ", opcode, 127, size)
+        wire = frame.wire = header + data
+    return wire
+
+
+def _close_reason(reason: str) -> bytes:
+    return reason.encode("utf-8")[:_MAX_CLOSE_REASON].decode("utf-8", "ignore").encode("utf-8")
+
+
+class _ClosingSink:
+    """Closing from any task, once."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self._closer: asyncio.Task[bool] | None = None
+
+    def close(self, code: int, reason: str) -> None:
+        if self._closer is None and not self.ws.closed:
+            self._closer = asyncio.get_running_loop().create_task(
+                self.ws.close(code=code, message=_close_reason(reason))
+            )
+
+
+class DirectSink(_ClosingSink):
+    """Writes frames to the transport at once; its buffer is the bounded outbound queue."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, transport: asyncio.Transport, max_buffer: int
+    ) -> None:
+        super().__init__(ws)
+        self.transport = transport
+        self.max_buffer = max_buffer
+
+    def send(self, frame: Frame) -> None:
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(websocket_frame(frame))
+        if transport.get_write_buffer_size() > self.max_buffer:
+            log.warning("client not reading (%d bytes queued): disconnected",
+                        transport.get_write_buffer_size())
+            transport.abort()
+
+
+class QueuedSink(_ClosingSink):
+    """For compressed connections: a bounded queue drained by one writer task."""
+
+    def __init__(self, ws: web.WebSocketResponse, max_bytes: int) -> None:
+        super().__init__(ws)
+        self.max_bytes = max_bytes
+        self._queue: collections.deque[Frame] = collections.deque()
+        self._queued_bytes = 0
+        self._writer: asyncio.Task[None] | None = None
+
+    def send(self, frame: Frame) -> None:
+        if self.ws.closed:
+            return
+        self._queue.append(frame)
+        self._queued_bytes += len(frame.data)
+        if self._queued_bytes > self.max_bytes:
+            log.warning("client not reading (%d bytes queued): disconnected", self._queued_bytes)
+            self._queue.clear()
+            self.close(1008, "outbound queue overflow")
+            return
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue and not self.ws.closed:
+                frame = self._queue.popleft()
+                self._queued_bytes -= len(frame.data)
+                if frame.binary:
+                    await self.ws.send_bytes(frame.data)
+                else:
+                    await self.ws.send_str(frame.text())
+        except (ConnectionError, RuntimeError):
+            self._queue.clear()
+        finally:
+            self._writer = None
+
+
+class WebSocketTransport:
+    """The aiohttp handler for ``<mount>/websocket``."""
+
+    def __init__(self, endpoint: Endpoint, socket: type[Socket], options: SocketOptions) -> None:
+        self.endpoint = endpoint
+        self.options = options
+        self.handshake = Handshake(endpoint, socket, options)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "GET":
+            return web.Response(status=400)
+        try:
+            ws, accepted_session = await self._upgrade(request)
+        except Refused as refused:
+            log.info("websocket refused (%d): %s", refused.status, refused)
+            return web.Response(status=refused.status)
+        await self._serve(ws, accepted_session)
+        return ws
+
+    async def _upgrade(self, request: web.Request) -> tuple[web.WebSocketResponse, Session]:
+        options = self.options
+        params = query_params(request)
+        self.handshake.check_origin(request)
+        offered = [
+            p.strip()
+            for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if p.strip()
+        ]
+        auth_token = None
+        if options.auth_token:
+            tokens = [p for p in offered if p.startswith(AUTH_TOKEN_PREFIX)]
+            if tokens:
+                auth_token = decode_auth_token(tokens[0][len(AUTH_TOKEN_PREFIX):])
+                offered = [p for p in offered if not p.startswith(AUTH_TOKEN_PREFIX)]
+        selected = "phoenix" if "phoenix" in offered else None
+        if offered and selected is None:
+            raise Refused(403, f"no acceptable sub-protocol in {offered!r}")
+        ws = web.WebSocketResponse(
+            protocols=(selected,) if selected else (),
+            max_msg_size=options.max_frame_size,
+            compress=options.compress,
+            autoping=True,
+        )
+        if not ws.can_prepare(request):
+            raise Refused(400, "not a WebSocket upgrade")
+        accepted = await self.handshake.connect(request, "websocket", params, auth_token)
+        await ws.prepare(request)
+        transport = request.transport
+        if ws.compress or transport is None:
+            sink: DirectSink | QueuedSink = QueuedSink(ws, options.max_outbound_bytes)
+        else:
+            sink = DirectSink(ws, transport, options.max_outbound_bytes)  # type: ignore[arg-type]
+        session = Session(
+            self.endpoint,
+            accepted.socket,
+            accepted.serializer,
+            sink,
+            idle_timeout=options.idle_timeout,
+            idle_close_code=options.idle_close_code,
+            max_channels=options.max_channels,
+        )
+        return ws, session
+
+    async def _serve(self, ws: web.WebSocketResponse, session: Session) -> None:
+        session.start()
+        try:
+            while True:
+                msg = await ws.receive()
+                if msg.type is WSMsgType.TEXT:
+                    await session.receive_text(msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    await session.receive_binary(msg.data)
+                else:
+                    break  # closed, closing or a WebSocket-level error (aiohttp answered it)
+        except ProtocolError as exc:
+            log.info("closing websocket: %s", exc)
+            await ws.close(code=exc.close_code, message=_close_reason(str(exc)))
+        finally:
+            await session.close()

@@ -1,0 +1,1 @@
+"""The REST API: route table, handlers, validation, error envelope and OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Authentication: passwords, user tokens, the service key, and the route guard."""

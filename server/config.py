@@ -1,0 +1,180 @@
+"""Settings, read once from the environment at start.
+
+Nothing else in the service reads ``os.environ``. A wrong value raises :class:`ConfigError`
+naming the variable, which ``python -m server`` prints as one line before exiting with status 2.
+Secrets are kept out of ``repr`` and never appear in error messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from server.dev_secrets import MIN_SECRET_LENGTH, load_or_create_secret
+
+DEFAULT_DATABASE_URL = "sqlite:///data/ticket_chat.sqlite3"
+DEFAULT_DATA_DIR = Path("data")
+SERVICE_KEY_FILE = "service_api_key"
+SECRET_KEY_FILE = "secret_key"
+DEFAULT_TOKEN_TTL_SECONDS = 7 * 24 * 3600
+DEFAULT_BCRYPT_ROUNDS = 12
+# JSON bodies of this API are small; anything bigger is refused with 413 before it is parsed.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+class ConfigError(Exception):
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    """A SQLAlchemy async URL: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``."""
+    secret_key: str = field(repr=False)
+    """Signs the users' JWTs (HS256)."""
+    service_api_key: str = field(repr=False)
+    """The reservation system's bearer key."""
+    host: str = "127.0.0.1"
+    port: int = 4000
+    token_ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS
+    allowed_origins: tuple[str, ...] = ()
+    bcrypt_rounds: int = DEFAULT_BCRYPT_ROUNDS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ConfigError("SECRET_KEY", f"must be at least {MIN_SECRET_LENGTH} characters")
+        if len(self.service_api_key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "SERVICE_API_KEY", f"must be at least {MIN_SECRET_LENGTH} characters"
+            )
+        if not 4 <= self.bcrypt_rounds <= 31:
+            raise ConfigError("BCRYPT_ROUNDS", "must be an integer from 4 to 31")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], *, announce: Callable[[str], None] = print
+    ) -> Settings:
+        """Read the settings from ``environ``.
+
+        With no SERVICE_API_KEY or SECRET_KEY, a development default is generated and stored
+        beside the SQLite file (``./data/`` for PostgreSQL); the service key is announced once,
+        on the start that creates it, because the reservation system's operator needs it. The
+        signing key is never shown.
+        """
+        # Plain values first, so that a typo fails before any key file is created.
+        database_url = normalize_database_url(_get(environ, "DATABASE_URL") or DEFAULT_DATABASE_URL)
+        host = _get(environ, "HOST") or "127.0.0.1"
+        port = _int(environ, "PORT", 4000, minimum=1, maximum=65535)
+        token_ttl_seconds = _int(
+            environ, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS, minimum=60
+        )
+        allowed_origins = _origins(_get(environ, "ALLOWED_ORIGINS") or "")
+        bcrypt_rounds = _int(
+            environ, "BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, minimum=4, maximum=31
+        )
+        data_dir = sqlite_path(database_url).parent if is_sqlite(database_url) else DEFAULT_DATA_DIR
+
+        service_api_key = _get(environ, "SERVICE_API_KEY")
+        if service_api_key is None:
+            key_file = data_dir / SERVICE_KEY_FILE
+            service_api_key, created = _stored_secret("SERVICE_API_KEY", key_file)
+            if created:
+                announce(
+                    f"SERVICE_API_KEY is not set; generated one and stored it in {key_file}: "
+                    f"{service_api_key}"
+                )
+
+        secret_key = _get(environ, "SECRET_KEY")
+        if secret_key is None:
+            secret_key, _ = _stored_secret("SECRET_KEY", data_dir / SECRET_KEY_FILE)
+
+        return cls(
+            host=host,
+            port=port,
+            database_url=database_url,
+            secret_key=secret_key,
+            service_api_key=service_api_key,
+            token_ttl_seconds=token_ttl_seconds,
+            allowed_origins=allowed_origins,
+            bcrypt_rounds=bcrypt_rounds,
+        )
+
+
+def is_sqlite(database_url: str) -> bool:
+    return database_url.startswith("sqlite+aiosqlite:")
+
+
+def sqlite_path(database_url: str) -> Path:
+    """The file of a normalized SQLite URL (``sqlite+aiosqlite:///relative`` or ``////abs``)."""
+    return Path(database_url.split(":///", 1)[1].split("?", 1)[0])
+
+
+def normalize_database_url(raw: str) -> str:
+    """Map the usual URL forms onto the async drivers the service uses."""
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        raise ConfigError("DATABASE_URL", "must look like sqlite:///path or postgresql://…")
+    scheme = scheme.lower()
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        if not rest:
+            raise ConfigError("DATABASE_URL", "names no PostgreSQL server")
+        return f"postgresql+asyncpg://{rest}"
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        path = rest[1:] if rest.startswith("/") else ""
+        if not path or path.startswith(":memory:"):
+            # Each pooled connection would get its own empty in-memory database.
+            raise ConfigError("DATABASE_URL", "SQLite needs a file path, e.g. sqlite:///data/x.db")
+        return f"sqlite+aiosqlite:///{path}"
+    raise ConfigError("DATABASE_URL", f"unsupported database {scheme!r}; use sqlite or postgresql")
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    """The variable's value, with an empty or blank value counting as unset."""
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _int(
+    environ: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+) -> int:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    bounds = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be an integer {bounds}, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(name, f"must be an integer {bounds}, got {value}")
+    return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ConfigError(
+                "ALLOWED_ORIGINS",
+                f"each origin must start with http:// or https:// (or be *), got {origin!r}",
+            )
+    return origins
+
+
+def _stored_secret(variable: str, path: Path) -> tuple[str, bool]:
+    try:
+        value, created = load_or_create_secret(path)
+    except OSError as error:
+        raise ConfigError(variable, f"unset, and {path} cannot be used: {error.strerror}") from None
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(variable, f"unset, and {path} holds no usable key")
+    return value, created

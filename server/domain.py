@@ -1,0 +1,228 @@
+"""Plain data the service passes around, and the errors its rules raise.
+
+Nothing here knows about HTTP or SQL: the db layer returns these dataclasses and raises these
+errors, the API turns them into JSON, and the chat (issue 5) can use them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+# Ids are canonical lower-case UUID strings (see schema.sql).
+UserId = str
+EventId = str
+TicketId = str
+RoomId = str
+MessageId = str
+NotificationId = str
+
+
+class RoomStatus(StrEnum):
+    INACTIVE = "inactive"
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+# Which states a room may move to a given state from. A room goes back to inactive only when its
+# event is moved (the schedule is re-planned); everything else moves forward.
+ROOM_TRANSITIONS: Mapping[RoomStatus, frozenset[RoomStatus]] = {
+    RoomStatus.INACTIVE: frozenset({RoomStatus.ACTIVE, RoomStatus.ARCHIVED}),
+    RoomStatus.ACTIVE: frozenset({RoomStatus.INACTIVE}),
+    RoomStatus.ARCHIVED: frozenset({RoomStatus.INACTIVE, RoomStatus.ACTIVE}),
+}
+
+
+class NotificationStatus(StrEnum):
+    UNREAD = "unread"
+    READ = "read"
+
+
+class NotificationKind(StrEnum):
+    EVENT_UPDATED = "event_updated"
+    ROOM_OPENED = "room_opened"
+    EVENT_CANCELLED = "event_cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UserId
+    username: str
+    email: str
+    token_version: int
+    inserted_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What sign in needs; the only dataclass that carries a password hash."""
+
+    user_id: UserId
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRoom:
+    id: RoomId
+    event_id: EventId
+    status: RoomStatus
+    last_seq: int
+    activated_at: datetime | None
+    archived_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: EventId
+    name: str
+    description: str
+    location: str
+    start_time: datetime
+    end_time: datetime
+    chat_room: ChatRoom
+    inserted_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    name: str
+    description: str
+    location: str
+    start_time: datetime
+    end_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventChanges:
+    """A partial update: None leaves that field as it is (every event field is required)."""
+
+    name: str | None = None
+    description: str | None = None
+    location: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventUpdate:
+    event: Event
+    changed_fields: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """A partial update of a user; a new password arrives already hashed."""
+
+    username: str | None = None
+    email: str | None = None
+    password_hash: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    id: TicketId
+    event_id: EventId
+    ticket_number: str
+    user_id: UserId | None
+    used_at: datetime | None
+    holder: User | None
+    inserted_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    id: MessageId
+    chat_room_id: RoomId
+    user_id: UserId | None
+    username: str
+    content: str
+    content_type: str
+    seq: int
+    client_id: str | None
+    inserted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: NotificationId
+    user_id: UserId
+    event_id: EventId | None
+    kind: str
+    message: str
+    status: NotificationStatus
+    inserted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    user_id: UserId
+    event_id: EventId | None
+    kind: str
+    message: str
+    dedupe_key: str | None = None
+
+
+def is_storable_text(value: str) -> bool:
+    """Whether both databases can store ``value`` as TEXT.
+
+    PostgreSQL rejects NUL characters, and neither driver can encode lone surrogates (which
+    JSON's ``\\ud800`` escapes can produce); such input must be a validation error, not a crash.
+    """
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class DomainError(Exception):
+    """A rule of the service said no; the API maps each subclass to one status."""
+
+
+class NotFound(DomainError):
+    def __init__(self, what: str = "resource") -> None:
+        super().__init__(f"{what} not found")
+        self.what = what
+
+
+class Forbidden(DomainError):
+    def __init__(self) -> None:
+        super().__init__("forbidden")
+
+
+class Unauthorized(DomainError):
+    def __init__(self) -> None:
+        super().__init__("unauthorized")
+
+
+class Conflict(DomainError):
+    """The request is valid but the current state does not allow it (e.g. a taken ticket)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Invalid(DomainError):
+    """Per-field validation errors, shaped like Ecto's: ``{"field": ["message", ...]}``."""
+
+    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
+        super().__init__(", ".join(f"{k}: {'; '.join(v)}" for k, v in errors.items()))
+        self.errors: dict[str, list[str]] = {k: list(v) for k, v in errors.items()}
+
+    @classmethod
+    def field(cls, name: str, message: str) -> Invalid:
+        return cls({name: [message]})
+
+
+TAKEN = "has already been taken"
+BLANK = "can't be blank"
+INVALID = "is invalid"
+DOES_NOT_EXIST = "does not exist"

@@ -1,0 +1,21 @@
+"""Typed keys for what ``create_app`` puts into the application and each request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.auth.callers import Caller
+from server.auth.passwords import PasswordHasher
+from server.clock import Clock
+from server.config import Settings
+from server.realtime import Realtime
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+CLOCK = web.AppKey("clock", Clock)
+REALTIME = web.AppKey("realtime", Realtime)
+PASSWORDS = web.AppKey("passwords", PasswordHasher)
+
+# Who is calling, set by the route guard before the handler runs (absent on public routes).
+CALLER = web.RequestKey[Caller]("caller")
