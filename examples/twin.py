@@ -31,9 +31,9 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import phxpy  # noqa: E402
-from phxpy import Channel, ConnectInfo, Error, Ok, Reply, Socket, Stop  # noqa: E402
-from phxpy.types import Payload  # noqa: E402
+import phxpy
+from phxpy import Channel, ConnectInfo, Error, Ok, Reply, Socket, Stop
+from phxpy.types import Payload
 
 
 class RoomChannel(Channel):

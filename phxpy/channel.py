@@ -40,12 +40,12 @@ class Reply:
     response: Any = field(default_factory=dict)
 
 
-def Ok(response: Any = None) -> Reply:  # noqa: N802 - reads like Phoenix's {:ok, reply}
+def Ok(response: Any = None) -> Reply:
     """An ``ok`` reply (``{}`` when no response is given)."""
     return Reply("ok", {} if response is None else response)
 
 
-def Error(response: Any = None) -> Reply:  # noqa: N802 - reads like Phoenix's {:error, reply}
+def Error(response: Any = None) -> Reply:
     """An ``error`` reply; from ``join`` it refuses the join."""
     return Reply("error", {} if response is None else response)
 

@@ -29,7 +29,7 @@ def parse_params(query: str) -> Params:
 def _split_key(key: str) -> list[str]:
     """``a[b][]`` → ``["a", "b", ""]``. Text after an unclosed bracket stays literal."""
     head, sep, rest = key.partition("[")
-    if not sep or not head:
+    if not sep or not head or "]" not in rest:
         return [key]
     parts = [head]
     while rest and len(parts) <= _MAX_DEPTH:

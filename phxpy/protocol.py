@@ -22,8 +22,9 @@ Per-topic states (one channel per topic)::
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .errors import PhxError
 from .message import (
@@ -259,7 +260,11 @@ class SocketProtocol:
 
     def _joining(self, topic: Topic, join_ref: JoinRef) -> _Channel:
         channel = self._channels.get(topic)
-        if channel is None or channel.state is not ChannelState.JOINING or channel.join_ref != join_ref:
+        if (
+            channel is None
+            or channel.state is not ChannelState.JOINING
+            or channel.join_ref != join_ref
+        ):
             raise PhxError(f"no join in progress for {topic!r} with join_ref {join_ref!r}")
         return channel
 
@@ -271,5 +276,9 @@ class SocketProtocol:
 
     def _forget(self, topic: Topic, join_ref: JoinRef) -> None:
         channel = self._channels.get(topic)
-        if channel is not None and channel.join_ref == join_ref and channel.state is ChannelState.JOINED:
+        if (
+            channel is not None
+            and channel.join_ref == join_ref
+            and channel.state is ChannelState.JOINED
+        ):
             del self._channels[topic]

@@ -46,8 +46,13 @@ class Broadcast:
         try:
             frame = serializer.encode_broadcast(self.topic, self.event, self.payload)
         except EncodeError as exc:
-            log.warning("broadcast %r on %r not sent to %s clients: %s",
-                        self.event, self.topic, serializer.vsn, exc)
+            log.warning(
+                "broadcast %r on %r not sent to %s clients: %s",
+                self.event,
+                self.topic,
+                serializer.vsn,
+                exc,
+            )
             frame = None
         self._frames[serializer] = frame
         return frame

@@ -217,7 +217,9 @@ class ChannelRunner:
         "topic",
     )
 
-    def __init__(self, session: Session, channel: Channel, topic: str, join_ref: str | None) -> None:
+    def __init__(
+        self, session: Session, channel: Channel, topic: str, join_ref: str | None
+    ) -> None:
         self.session = session
         self.channel = channel
         self.topic = topic

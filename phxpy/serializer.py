@@ -132,7 +132,9 @@ class V2JSONSerializer:
     def decode_text(self, text: str) -> Message:
         arr = json_loads(text)
         if not isinstance(arr, list) or len(arr) < 5:
-            raise InvalidMessage("a V2 message is a JSON array [join_ref, ref, topic, event, payload]")
+            raise InvalidMessage(
+                "a V2 message is a JSON array [join_ref, ref, topic, event, payload]"
+            )
         join_ref, ref, topic, event, payload = arr[:5]
         return Message(
             _name(topic, "topic"),
@@ -166,14 +168,16 @@ class V2JSONSerializer:
         payload = message.payload
         if isinstance(payload, bytes):
             return Frame(
-                _binary(_KIND_PUSH, (message.join_ref or "", message.topic, message.event), payload),
+                _binary(
+                    _KIND_PUSH, (message.join_ref or "", message.topic, message.event), payload
+                ),
                 binary=True,
             )
         if message.event == PHX_REPLY and isinstance(payload, dict):
             response = payload.get("response")
             if isinstance(response, bytes):
-                header = (message.join_ref or "", message.ref or "", message.topic)
-                header += (str(payload.get("status")),)
+                status = str(payload.get("status"))
+                header = (message.join_ref or "", message.ref or "", message.topic, status)
                 return Frame(_binary(_KIND_REPLY, header, response), binary=True)
         return Frame(
             json_dumps([message.join_ref, message.ref, message.topic, message.event, payload])

@@ -94,8 +94,9 @@ class Handshake:
             raise Refused(403, "connect refused")
         socket_id = socket.id()
         if socket_id is not None and not isinstance(socket_id, str):
-            log.error("%s.id() must return a string or None, got %r",
-                      type(socket).__name__, socket_id)
+            log.error(
+                "%s.id() must return a string or None, got %r", type(socket).__name__, socket_id
+            )
             raise Refused(403, "invalid socket id")
         return Accepted(socket, serializer, params)
 

@@ -82,8 +82,10 @@ class DirectSink(_ClosingSink):
             return
         transport.write(websocket_frame(frame))
         if transport.get_write_buffer_size() > self.max_buffer:
-            log.warning("client not reading (%d bytes queued): disconnected",
-                        transport.get_write_buffer_size())
+            log.warning(
+                "client not reading (%d bytes queued): disconnected",
+                transport.get_write_buffer_size(),
+            )
             transport.abort()
 
 
@@ -157,7 +159,7 @@ class WebSocketTransport:
         if options.auth_token:
             tokens = [p for p in offered if p.startswith(AUTH_TOKEN_PREFIX)]
             if tokens:
-                auth_token = decode_auth_token(tokens[0][len(AUTH_TOKEN_PREFIX):])
+                auth_token = decode_auth_token(tokens[0][len(AUTH_TOKEN_PREFIX) :])
                 offered = [p for p in offered if not p.startswith(AUTH_TOKEN_PREFIX)]
         selected = "phoenix" if "phoenix" in offered else None
         if offered and selected is None:
@@ -176,7 +178,7 @@ class WebSocketTransport:
         if ws.compress or transport is None:
             sink: DirectSink | QueuedSink = QueuedSink(ws, options.max_outbound_bytes)
         else:
-            sink = DirectSink(ws, transport, options.max_outbound_bytes)  # type: ignore[arg-type]
+            sink = DirectSink(ws, transport, options.max_outbound_bytes)
         session = Session(
             self.endpoint,
             accepted.socket,

@@ -1,0 +1,324 @@
+"""Test helpers, in the spirit of ``Phoenix.ChannelTest``: no network, no aiohttp.
+
+::
+
+    async with connect(UserSocket, {"token": "t"}) as client:
+        reply = await client.join("room:lobby", {})
+        assert reply.status == "ok"
+        ref = await client.push("room:lobby", "ping", {"n": 1})
+        await client.assert_reply(ref, "ok", {"n": 1})
+        await client.assert_broadcast("room:lobby", "shout", {"hi": True})
+
+Frames go through the real protocol core and the V2 serializer, so a payload that would not
+survive the wire does not survive here either. :class:`FakeClock` makes timeouts testable
+without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .endpoint import Endpoint
+from .errors import ConnectRefused
+from .message import Frame, Message
+from .pubsub import Broadcast
+from .runtime import Session
+from .serializer import V2, json_dumps
+from .socket import ConnectInfo, Socket
+from .types import Params, Payload, Topic
+
+DEFAULT_TIMEOUT = 1.0
+
+
+class FakeClock:
+    """A clock that moves only when told to. ``sleep`` returns once :meth:`advance` has
+    carried ``now()`` past its deadline."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + max(seconds, 0.0), next(self._order), future))
+        await future
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose deadline has passed."""
+        self._now += seconds
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+
+    @property
+    def sleepers(self) -> int:
+        """How many sleeps are pending (lets a test wait until a timer is armed)."""
+        return sum(1 for _, _, f in self._sleepers if not f.done())
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A frame the client received, decoded."""
+
+    join_ref: str | None
+    ref: str | None
+    topic: str
+    event: str
+    payload: Any
+
+    @property
+    def status(self) -> str | None:
+        return self.payload.get("status") if isinstance(self.payload, dict) else None
+
+    @property
+    def response(self) -> Any:
+        return self.payload.get("response") if isinstance(self.payload, dict) else None
+
+
+def decode_server_frame(frame: Frame) -> Received:
+    """Decode a V2 frame as phoenix.js does (text arrays; binary push/reply/broadcast)."""
+    if not frame.binary:
+        join_ref, ref, topic, event, payload = json.loads(frame.text())
+        return Received(join_ref, ref, topic, event, payload)
+    data = frame.data
+    kind = data[0]
+    if kind == 0:
+        lengths, offset = data[1:4], 4
+        jr, topic, event, rest = _fields(data, lengths, offset)
+        return Received(jr or None, None, topic, event, rest)
+    if kind == 1:
+        lengths, offset = data[1:5], 5
+        jr, ref, topic, status, rest = _fields(data, lengths, offset)
+        return Received(jr or None, ref, topic, "phx_reply", {"status": status, "response": rest})
+    lengths, offset = data[1:3], 3
+    topic, event, rest = _fields(data, lengths, offset)
+    return Received(None, None, topic, event, rest)
+
+
+def _fields(data: bytes, lengths: bytes, offset: int) -> list[Any]:
+    out: list[Any] = []
+    for length in lengths:
+        out.append(data[offset : offset + length].decode("utf-8"))
+        offset += length
+    out.append(data[offset:])
+    return out
+
+
+class _RecordingSink:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Received] = asyncio.Queue()
+        self.closed: tuple[int, str] | None = None
+
+    def send(self, frame: Frame) -> None:
+        self.queue.put_nowait(decode_server_frame(frame))
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+class _BroadcastRecorder:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Broadcast] = asyncio.Queue()
+
+    def deliver(self, broadcast: Broadcast) -> None:
+        self.queue.put_nowait(broadcast)
+
+
+def _stringify(payload: Payload) -> Payload:
+    """What the payload looks like after a trip through JSON (bytes stay bytes)."""
+    return payload if isinstance(payload, bytes) else json.loads(json_dumps(payload))
+
+
+def _is_push(frame: Received, topic: Topic, event: str) -> bool:
+    """Pushes and broadcasts carry no ref; phx_close and phx_error carry the join_ref."""
+    if frame.topic != topic or frame.event != event:
+        return False
+    return frame.ref is None or event in ("phx_close", "phx_error")
+
+
+class ChannelClient:
+    """A connected socket, driven as a client would drive it."""
+
+    def __init__(self, endpoint: Endpoint, session: Session, sink: _RecordingSink) -> None:
+        self.endpoint = endpoint
+        self.session = session
+        self._sink = sink
+        self._refs = itertools.count(1)
+        self._join_refs: dict[Topic, str] = {}
+        self._pending: list[Received] = []
+        self._recorders: dict[Topic, _BroadcastRecorder] = {}
+
+    @property
+    def socket(self) -> Socket:
+        return self.session.socket
+
+    async def join(
+        self, topic: Topic, payload: Payload = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> Received:
+        """``subscribe_and_join``: join and return the reply (also records broadcasts on
+        the topic for :meth:`assert_broadcast`)."""
+        if topic not in self._recorders:
+            recorder = _BroadcastRecorder()
+            self.endpoint.pubsub.subscribe(topic, recorder)
+            self._recorders[topic] = recorder
+        ref = str(next(self._refs))
+        self._join_refs[topic] = ref
+        await self._send(Message(topic, "phx_join", {} if payload is None else payload, ref, ref))
+        return await self.assert_reply(ref, timeout=timeout)
+
+    async def push(self, topic: Topic, event: str, payload: Payload = None) -> str:
+        """Push ``event``; returns its ref for :meth:`assert_reply`."""
+        ref = str(next(self._refs))
+        message = Message(
+            topic, event, {} if payload is None else payload, ref, self._join_refs.get(topic)
+        )
+        await self._send(message)
+        return ref
+
+    async def leave(self, topic: Topic, timeout: float = DEFAULT_TIMEOUT) -> Received:
+        ref = await self.push(topic, "phx_leave", {})
+        reply = await self.assert_reply(ref, timeout=timeout)
+        await self.assert_push(topic, "phx_close", timeout=timeout)
+        return reply
+
+    async def _send(self, message: Message) -> None:
+        payload = message.payload
+        if isinstance(payload, bytes):
+            parts = [
+                (message.join_ref or "").encode(),
+                (message.ref or "").encode(),
+                message.topic.encode(),
+                message.event.encode(),
+            ]
+            header = bytes((0, *map(len, parts)))
+            await self.session.receive_binary(b"".join((header, *parts, payload)))
+        else:
+            text = json_dumps(
+                [message.join_ref, message.ref, message.topic, message.event, _stringify(payload)]
+            )
+            await self.session.receive_text(text.decode("utf-8"))
+
+    async def receive(
+        self, match: Callable[[Received], bool], timeout: float = DEFAULT_TIMEOUT
+    ) -> Received:
+        """The first frame (received earlier and not yet matched, or arriving within
+        ``timeout``) for which ``match`` is true."""
+        for index, frame in enumerate(self._pending):
+            if match(frame):
+                return self._pending.pop(index)
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self._sink.queue.get()
+                if match(frame):
+                    return frame
+                self._pending.append(frame)
+
+    async def assert_reply(
+        self,
+        ref: str,
+        status: str | None = None,
+        response: Any = ...,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Received:
+        try:
+            frame = await self.receive(lambda f: f.event == "phx_reply" and f.ref == ref, timeout)
+        except TimeoutError:
+            raise AssertionError(f"no reply to ref {ref!r} within {timeout}s") from None
+        if status is not None:
+            assert frame.status == status, f"reply status {frame.status!r}, expected {status!r}"
+        if response is not ...:
+            assert frame.response == _stringify(response), f"reply {frame.response!r}"
+        return frame
+
+    async def assert_push(
+        self,
+        topic: Topic,
+        event: str,
+        payload: Any = ...,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Received:
+        try:
+            frame = await self.receive(lambda f: _is_push(f, topic, event), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no push {event!r} on {topic!r} within {timeout}s") from None
+        if payload is not ...:
+            assert frame.payload == _stringify(payload), f"push payload {frame.payload!r}"
+        return frame
+
+    async def refute_push(self, topic: Topic, event: str, timeout: float = 0.05) -> None:
+        try:
+            frame = await self.receive(lambda f: f.topic == topic and f.event == event, timeout)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected push {frame!r}")
+
+    async def assert_broadcast(
+        self, topic: Topic, event: str, payload: Any = ..., timeout: float = DEFAULT_TIMEOUT
+    ) -> Broadcast:
+        recorder = self._recorders.get(topic)
+        if recorder is None:
+            raise AssertionError(f"join {topic!r} first: broadcasts are recorded from the join")
+        async with asyncio.timeout(timeout):
+            while True:
+                broadcast = await recorder.queue.get()
+                if broadcast.event == event:
+                    break
+        if payload is not ...:
+            assert _stringify(broadcast.payload) == _stringify(payload), broadcast.payload
+        return broadcast
+
+    async def refute_broadcast(self, topic: Topic, event: str, timeout: float = 0.05) -> None:
+        recorder = self._recorders.get(topic)
+        if recorder is None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    broadcast = await recorder.queue.get()
+                    if broadcast.event == event:
+                        raise AssertionError(f"unexpected broadcast {broadcast.payload!r}")
+        except TimeoutError:
+            return
+
+    async def close(self) -> None:
+        for topic, recorder in self._recorders.items():
+            self.endpoint.pubsub.unsubscribe(topic, recorder)
+        await self.session.close()
+
+
+@asynccontextmanager
+async def connect(
+    socket: type[Socket],
+    params: Params | None = None,
+    *,
+    endpoint: Endpoint | None = None,
+    auth_token: str | None = None,
+    max_channels: int | None = 100,
+) -> AsyncIterator[ChannelClient]:
+    """Run ``socket.connect`` and yield a :class:`ChannelClient`. A refused connect raises
+    :class:`~phxpy.errors.ConnectRefused`."""
+    endpoint = endpoint if endpoint is not None else Endpoint()
+    instance = socket(endpoint, "test")
+    info = ConnectInfo(transport="test", auth_token=auth_token)
+    if not await instance.connect(dict(params or {}), info):
+        raise ConnectRefused(403)
+    sink = _RecordingSink()
+    session = Session(endpoint, instance, V2, sink, idle_timeout=None, max_channels=max_channels)
+    session.start()
+    client = ChannelClient(endpoint, session, sink)
+    try:
+        yield client
+    finally:
+        await client.close()
