@@ -3,8 +3,8 @@
     python examples/twin.py          # port from $PORT, default 4000
 
 Socket at /socket (WebSocket and LongPoll, origin check off). Connect needs the param
-``token=good-token``; the user is the param ``user`` (default ``anon``); the socket id is
-``users_socket:<user>``. Channel ``room:*``:
+``token=good-token`` (or phoenix.js 1.8's ``authToken: "good-token"``); the user is the param
+``user`` (default ``anon``); the socket id is ``users_socket:<user>``. Channel ``room:*``:
 
 * join ``room:lobby`` → ok ``{"joined": true, "echo": <join payload>}``; ``room:private`` →
   error ``{"reason": "unauthorized"}``; any other ``room:*`` → ok ``{}``. Every joiner is
@@ -68,7 +68,8 @@ class RoomChannel(Channel):
 
 class UserSocket(Socket):
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
-        if params.get("token") != "good-token":
+        # phoenix.js 1.8 may carry the token as ``authToken`` instead of a param.
+        if "good-token" not in (params.get("token"), connect_info.auth_token):
             return False
         user = params.get("user", "anon")
         self.assigns["user"] = user if isinstance(user, str) else "anon"
