@@ -7,6 +7,7 @@ Secrets are kept out of ``repr`` and never appear in error messages.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,23 +49,26 @@ class Settings:
         if len(self.secret_key) < MIN_SECRET_LENGTH:
             raise ConfigError("SECRET_KEY", f"must be at least {MIN_SECRET_LENGTH} characters")
         if len(self.service_api_key) < MIN_SECRET_LENGTH:
-            raise ConfigError(
-                "SERVICE_API_KEY", f"must be at least {MIN_SECRET_LENGTH} characters"
-            )
+            raise ConfigError("SERVICE_API_KEY", f"must be at least {MIN_SECRET_LENGTH} characters")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise ConfigError("BCRYPT_ROUNDS", "must be an integer from 4 to 31")
 
     @classmethod
     def from_env(
-        cls, environ: Mapping[str, str], *, announce: Callable[[str], None] = print
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        announce: Callable[[str], None] = print,
     ) -> Settings:
-        """Read the settings from ``environ``.
+        """Read the settings from ``environ`` (default: the process environment).
 
         With no SERVICE_API_KEY or SECRET_KEY, a development default is generated and stored
         beside the SQLite file (``./data/`` for PostgreSQL); the service key is announced once,
         on the start that creates it, because the reservation system's operator needs it. The
         signing key is never shown.
         """
+        if environ is None:
+            environ = os.environ
         # Plain values first, so that a typo fails before any key file is created.
         database_url = normalize_database_url(_get(environ, "DATABASE_URL") or DEFAULT_DATABASE_URL)
         host = _get(environ, "HOST") or "127.0.0.1"
@@ -73,9 +77,7 @@ class Settings:
             environ, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS, minimum=60
         )
         allowed_origins = _origins(_get(environ, "ALLOWED_ORIGINS") or "")
-        bcrypt_rounds = _int(
-            environ, "BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, minimum=4, maximum=31
-        )
+        bcrypt_rounds = _int(environ, "BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, minimum=4, maximum=31)
         data_dir = sqlite_path(database_url).parent if is_sqlite(database_url) else DEFAULT_DATA_DIR
 
         service_api_key = _get(environ, "SERVICE_API_KEY")

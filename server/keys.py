@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.auth.callers import Caller
 from server.auth.passwords import PasswordHasher
 from server.clock import Clock
 from server.config import Settings
+from server.db.engine import DbEngine
 from server.realtime import Realtime
 
 SETTINGS = web.AppKey("settings", Settings)
-ENGINE = web.AppKey("engine", AsyncEngine)
+ENGINE = web.AppKey("engine", DbEngine)
 CLOCK = web.AppKey("clock", Clock)
 REALTIME = web.AppKey("realtime", Realtime)
 PASSWORDS = web.AppKey("passwords", PasswordHasher)
+# The OpenAPI document, built once from the route table.
+OPENAPI = web.AppKey("openapi", dict)
 
 # Who is calling, set by the route guard before the handler runs (absent on public routes).
 CALLER = web.RequestKey[Caller]("caller")

@@ -12,7 +12,6 @@ No I/O: the only side effect is drawing random bytes.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -58,8 +57,5 @@ class SessionSigner:
         return session_id
 
     def _sign(self, session_id: str) -> str:
-        try:
-            raw = session_id.encode("ascii")
-        except UnicodeEncodeError:  # cannot happen after the regex; keeps the contract local
-            raise binascii.Error("session id is not ASCII") from None
-        return _b64(hmac.new(self._key, raw, hashlib.sha256).digest())
+        digest = hmac.new(self._key, session_id.encode("ascii"), hashlib.sha256).digest()
+        return _b64(digest)

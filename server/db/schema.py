@@ -113,9 +113,7 @@ messages = Table(
     "messages",
     metadata,
     _id(),
-    Column(
-        "chat_room_id", Text, ForeignKey("chat_rooms.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("chat_room_id", Text, ForeignKey("chat_rooms.id", ondelete="CASCADE"), nullable=False),
     Column("user_id", Text, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("username", Text, nullable=False),
     Column("content", Text, nullable=False),
