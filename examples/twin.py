@@ -85,6 +85,7 @@ UserSocket.channel("room:*", RoomChannel)
 def create_app(**options: Any) -> web.Application:
     app = web.Application()
     options.setdefault("check_origin", False)
+    options.setdefault("longpoll", True)
     endpoint = phxpy.mount(app, "/socket", UserSocket, **options)
 
     async def index(_: web.Request) -> web.Response:

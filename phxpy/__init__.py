@@ -13,6 +13,8 @@ from .errors import (
 )
 from .message import Frame, Message
 from .options import SocketOptions
+from .presence import Presence, PresenceStats
+from .presence_state import PresenceError, PresenceState
 from .pubsub import Broadcast, LocalPubSub, PubSub
 from .serializer import V1, V2, Serializer, V1JSONSerializer, V2JSONSerializer
 from .socket import ConnectInfo, Socket
@@ -39,6 +41,10 @@ __all__ = [
     "Ok",
     "Payload",
     "PhxError",
+    "Presence",
+    "PresenceError",
+    "PresenceState",
+    "PresenceStats",
     "ProtocolError",
     "PubSub",
     "Reply",

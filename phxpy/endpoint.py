@@ -17,6 +17,7 @@ from .pubsub import LocalPubSub, PubSub
 from .types import Clock, Event, Payload, Topic
 
 if TYPE_CHECKING:
+    from .presence import Presence
     from .runtime import ChannelRunner, Session
 
 log = logging.getLogger("phxpy.endpoint")
@@ -31,6 +32,7 @@ class Endpoint:
         self.sessions: set[Session] = set()
         self._exit_hooks: list[ChannelExitHook] = []
         self._sweeper: asyncio.Task[None] | None = None
+        self._presence: Presence | None = None
 
     async def broadcast(
         self, topic: Topic, event: Event, payload: Payload, *, origin: Any = None
@@ -43,6 +45,22 @@ class Endpoint:
         """Close every connection whose socket id is ``socket_id`` (all tabs, all nodes).
         WebSocket clients see close code 1001 and reconnect, running ``connect`` again."""
         await self.pubsub.broadcast(socket_id, "disconnect", {})
+
+    # ------------------------------------------------------------- presence
+
+    @property
+    def presence(self) -> Presence:
+        """The endpoint's :class:`~phxpy.presence.Presence`, made on first use."""
+        if self._presence is None:
+            from .presence import Presence
+
+            self._presence = Presence(self)
+        return self._presence
+
+    @presence.setter
+    def presence(self, presence: Presence) -> None:
+        """Install a configured one (before any channel tracks)."""
+        self._presence = presence
 
     # ------------------------------------------------------------- channels
 
@@ -81,5 +99,7 @@ class Endpoint:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._presence is not None:
+            self._presence.close()
         for session in list(self.sessions):
             session.sink.close(code, reason)

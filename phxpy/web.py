@@ -55,6 +55,11 @@ def mount(
 
         longpoll = LongPollTransport(endpoint, socket, options)
         app.router.add_route("*", f"{base}/longpoll", longpoll.handle)
+
+        async def close_longpoll(_: web.Application) -> None:
+            await longpoll.close()
+
+        app.on_cleanup.append(close_longpoll)
     return endpoint
 
 

@@ -204,5 +204,9 @@ class WebSocketTransport:
         except ProtocolError as exc:
             log.info("closing websocket: %s", exc)
             await ws.close(code=exc.close_code, message=_close_reason(str(exc)))
+        except Exception:
+            # A bug, not the client's fault: never leak details, close with "internal error".
+            log.exception("websocket session failed")
+            await ws.close(code=1011, message=b"internal error")
         finally:
             await session.close()

@@ -1,0 +1,226 @@
+"""The servers under test, one per process: ``python -m bench.servers KIND [--cpu N]``.
+
+* ``phxpy``: phxpy mounted at ``/socket`` with a minimal channel (any ``room:*`` joins ok
+  ``{}``, ``shout`` broadcasts) and no Presence, so the figures are phxpy's own.
+* ``floor``: bare aiohttp. The handler keeps each WebSocket in a set and answers every text
+  frame with a canned ok reply (so the same Phoenix client can "join"); a broadcast is one
+  pre-encoded string and ``await ws.send_str(text)`` over the set: the simplest fast
+  aiohttp fan-out, the floor phxpy is compared with.
+* ``twin``: ``examples/twin.py`` as is (Presence included, when phxpy has it).
+
+Every kind adds the same admin routes: ``POST /bench/broadcast?topic=T&seq=S&count=C&pad=P``
+does C broadcasts of ``{"seq": S+i, "t": <monotonic ns>, "pad": "x" * P}`` as event
+``shout``; ``POST /bench/gc`` runs a full collection (before reading RSS);
+``GET /bench/stats`` counts connections. The server prints ``{"port": ..., "pid": ...}``
+on one line when it listens (on 127.0.0.1, a free port) and exits on SIGTERM or when its
+stdin closes (the load generator is gone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import importlib.util
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import phxpy  # noqa: E402
+from phxpy import Channel, ConnectInfo, Ok, Reply, Socket, Stop  # noqa: E402
+from phxpy.types import Payload  # noqa: E402
+
+from .sysinfo import raise_fd_limit  # noqa: E402
+
+Broadcaster = Callable[[str, int, int, str], Awaitable[None]]
+"""``(topic, first_seq, count, pad)``: do ``count`` broadcasts."""
+Counter = Callable[[], int]
+
+KINDS = ("phxpy", "floor", "twin")
+
+
+def bench_payload(seq: int, pad: str) -> dict[str, Any]:
+    # Key order matters: the client reads "seq" and "t" at fixed places.
+    return {"seq": seq, "t": time.monotonic_ns(), "pad": pad}
+
+
+# ------------------------------------------------------------------- phxpy
+
+
+class BenchChannel(Channel):
+    async def join(self, payload: Payload) -> Reply:
+        return Ok()
+
+    async def handle_in(self, event: str, payload: Payload) -> Reply | Stop | None:
+        if event == "shout":
+            await self.broadcast("shout", payload)
+            return None
+        return await super().handle_in(event, payload)
+
+
+class BenchSocket(Socket):
+    async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
+        return True
+
+
+BenchSocket.channel("room:*", BenchChannel)
+
+
+def phxpy_app(app: web.Application | None = None) -> tuple[web.Application, Broadcaster, Counter]:
+    if app is None:
+        app = web.Application()
+        phxpy.mount(app, "/socket", BenchSocket, check_origin=False)
+    endpoint = app[phxpy.ENDPOINT]
+
+    async def broadcast(topic: str, seq: int, count: int, pad: str) -> None:
+        for i in range(count):
+            await endpoint.broadcast(topic, "shout", bench_payload(seq + i, pad))
+
+    return app, broadcast, lambda: len(endpoint.sessions)
+
+
+def twin_app() -> tuple[web.Application, Broadcaster, Counter]:
+    spec = importlib.util.spec_from_file_location("phxpy_twin", ROOT / "examples" / "twin.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError("examples/twin.py not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    create_app: Callable[[], web.Application] = module.create_app
+    return phxpy_app(create_app())
+
+
+# ------------------------------------------------------------------- floor
+
+
+def _dumps(value: Any) -> str:
+    # As phxpy encodes (compact, UTF-8), so both servers send frames of the same size.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def floor_app() -> tuple[web.Application, Broadcaster, Counter]:
+    clients: set[web.WebSocketResponse] = set()
+
+    async def websocket(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False, autoping=True)
+        await ws.prepare(request)
+        clients.add(ws)
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    join_ref, ref, topic = json.loads(msg.data)[:3]
+                    reply = {"response": {}, "status": "ok"}
+                    await ws.send_str(_dumps([join_ref, ref, topic, "phx_reply", reply]))
+        finally:
+            clients.discard(ws)
+        return ws
+
+    async def broadcast(topic: str, seq: int, count: int, pad: str) -> None:
+        for i in range(count):
+            text = _dumps([None, None, topic, "shout", bench_payload(seq + i, pad)])
+            for ws in tuple(clients):
+                await ws.send_str(text)
+
+    app = web.Application()
+    app.router.add_get("/socket/websocket", websocket)
+    return app, broadcast, lambda: len(clients)
+
+
+# ------------------------------------------------------------------- admin
+
+
+def add_admin_routes(app: web.Application, broadcast: Broadcaster, count: Counter) -> None:
+    async def do_broadcast(request: web.Request) -> web.Response:
+        q = request.query
+        pad = "x" * int(q.get("pad", "0"))
+        await broadcast(q["topic"], int(q.get("seq", "0")), int(q.get("count", "1")), pad)
+        return web.json_response({"ok": True})
+
+    async def collect(_: web.Request) -> web.Response:
+        return web.json_response({"collected": gc.collect()})
+
+    async def stats(_: web.Request) -> web.Response:
+        return web.json_response({"connections": count()})
+
+    app.router.add_post("/bench/broadcast", do_broadcast)
+    app.router.add_post("/bench/gc", collect)
+    app.router.add_get("/bench/stats", stats)
+
+
+def build(kind: str) -> web.Application:
+    if kind == "phxpy":
+        app, broadcast, count = phxpy_app()
+    elif kind == "floor":
+        app, broadcast, count = floor_app()
+    elif kind == "twin":
+        app, broadcast, count = twin_app()
+    else:
+        raise ValueError(f"unknown server kind {kind!r}")
+    add_admin_routes(app, broadcast, count)
+    return app
+
+
+# ------------------------------------------------------------------- main
+
+
+class _StdinWatch(asyncio.Protocol):
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop.set()
+
+
+async def serve(kind: str) -> None:
+    app = build(kind)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
+    await site.start()
+    port = runner.addresses[0][1]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await loop.connect_read_pipe(lambda: _StdinWatch(stop), sys.stdin)
+    print(json.dumps({"port": port, "pid": os.getpid(), "kind": kind}), flush=True)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--cpu", type=int, default=None, help="pin this process to one core")
+    parser.add_argument("--profile", default=None, help="write cProfile stats to this file")
+    args = parser.parse_args(argv)
+    raise_fd_limit()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    logging.basicConfig(level=logging.WARNING, format="server %(levelname)s %(name)s: %(message)s")
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            asyncio.run(serve(args.kind))
+        finally:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+    else:
+        asyncio.run(serve(args.kind))
+
+
+if __name__ == "__main__":
+    main()

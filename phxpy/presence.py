@@ -1,0 +1,197 @@
+"""Presence: who is on a topic, pushed to phoenix.js's ``Presence`` class.
+
+::
+
+    class RoomChannel(Channel):
+        async def after_join(self):
+            presence = self.socket.endpoint.presence
+            await presence.track(self, self.assigns["user_id"], {"online_at": "..."})
+            await self.push("presence_state", presence.list(self.topic))
+
+The pushed ``presence_state`` is the joining client's starting point; every change after it
+reaches all subscribers of the topic as a ``presence_diff`` broadcast. A channel's entries go
+away when it ends — leave, crash, duplicate join, dropped connection — through the
+endpoint's channel-exit hook.
+
+Diffs are coalesced per topic: the first change in a quiet topic is broadcast on the next
+loop iteration; then at most one diff per ``interval`` (endpoint clock) carries everything
+that happened meanwhile. A burst of N joins into a room of N thus costs a few diffs per
+member instead of N. Why clients stay right: a client subscribes before its snapshot is
+read, so every change after the snapshot reaches it in a later diff; changes that are both
+in the snapshot and in a later diff are idempotent for phoenix.js (joins de-duplicated by
+``phx_ref``, leaves of unknown refs ignored); see :class:`~phxpy.presence_state.DiffBatch`
+for a meta that joins and leaves within one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .channel import Channel
+from .presence_state import (
+    Diff,
+    DiffBatch,
+    Meta,
+    Metas,
+    PresenceError,
+    PresenceList,
+    PresenceState,
+)
+from .types import Topic
+
+if TYPE_CHECKING:
+    from .endpoint import Endpoint
+    from .runtime import ChannelRunner
+
+log = logging.getLogger("phxpy.presence")
+
+DIFF_EVENT = "presence_diff"
+DEFAULT_INTERVAL = 0.02
+
+
+@dataclass(slots=True)
+class PresenceStats:
+    """Counters for benchmarks and monitoring."""
+
+    changes: int = 0
+    """Tracks, untracks and updates (each an entry joining and/or leaving)."""
+    diffs: int = 0
+    """``presence_diff`` broadcasts sent."""
+    deliveries: int = 0
+    """Diff frames handed to subscribers (each diff times the topic's local subscribers)."""
+
+
+class Presence:
+    """The endpoint's presence service. Get it as ``endpoint.presence``; set
+    ``endpoint.presence = Presence(endpoint, interval=...)`` to configure it."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        state: PresenceState | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.interval = interval
+        """Least time between two diffs of one topic; 0 flushes every loop iteration."""
+        self.state = state if state is not None else PresenceState()
+        self.stats = PresenceStats()
+        self._pending: dict[Topic, DiffBatch] = {}
+        self._flushers: dict[Topic, asyncio.Task[None]] = {}
+        self._closed = False
+        endpoint.on_channel_exit(self._channel_exited)
+
+    # ---------------------------------------------------------------- changes
+
+    async def track(
+        self,
+        target: Channel | Topic,
+        key: Any,
+        meta: Mapping[str, Any],
+        *,
+        owner: Hashable | None = None,
+    ) -> str:
+        """Track ``key`` (a user id, stringified) with ``meta`` on a channel's topic, owned
+        by the channel (removed when it ends); or on a topic name, owned by ``owner``
+        (default: this service) until untracked. Returns the meta's ``phx_ref``."""
+        topic, who = self._resolve(target, owner)
+        ref, diff = self.state.track(topic, str(key), who, meta)
+        self._queue(topic, diff)
+        return ref
+
+    async def update(
+        self,
+        target: Channel | Topic,
+        key: Any,
+        meta: Mapping[str, Any] | Callable[[Meta], Mapping[str, Any]],
+        *,
+        owner: Hashable | None = None,
+    ) -> str:
+        """Replace a tracked meta (or apply ``meta(old)``); returns the new ``phx_ref``."""
+        topic, who = self._resolve(target, owner)
+        ref, diff = self.state.update(topic, str(key), who, meta)
+        self._queue(topic, diff)
+        return ref
+
+    async def untrack(
+        self, target: Channel | Topic, key: Any, *, owner: Hashable | None = None
+    ) -> None:
+        topic, who = self._resolve(target, owner)
+        self._queue(topic, self.state.untrack(topic, str(key), who))
+
+    # ---------------------------------------------------------------- queries
+
+    def list(self, topic: Topic) -> PresenceList:
+        """``{"<key>": {"metas": [...]}}``: push it as ``presence_state``."""
+        batch = self._pending.get(topic)
+        if batch is not None:
+            batch.snapshot_taken()
+        return self.state.list(topic)
+
+    def get(self, topic: Topic, key: Any) -> Metas:
+        return self.state.get(topic, str(key))
+
+    # --------------------------------------------------------------- internals
+
+    def _resolve(self, target: Channel | Topic, owner: Hashable | None) -> tuple[Topic, Hashable]:
+        if isinstance(target, str):
+            return target, owner if owner is not None else self
+        runner = target._runner
+        # A channel that already ended would never be untracked.
+        if runner.session.closed or runner.session.channels.get(target.topic) is not runner:
+            raise PresenceError(f"the channel on {target.topic!r} has ended")
+        return target.topic, owner if owner is not None else runner
+
+    def _channel_exited(self, runner: ChannelRunner) -> None:
+        for topic, diff in self.state.untrack_owner(runner).items():
+            self._queue(topic, diff)
+
+    def _queue(self, topic: Topic, diff: Diff) -> None:
+        if not diff or self._closed:
+            return
+        self.stats.changes += 1
+        batch = self._pending.get(topic)
+        if batch is None:
+            batch = self._pending[topic] = DiffBatch()
+        batch.add(diff)
+        if topic not in self._flushers:
+            loop = asyncio.get_running_loop()
+            self._flushers[topic] = loop.create_task(self._flush_loop(topic))
+
+    async def _flush_loop(self, topic: Topic) -> None:
+        try:
+            while True:
+                # One loop iteration: what else is ready now joins this diff.
+                await asyncio.sleep(0)
+                batch = self._pending.pop(topic, None)
+                if batch is None:
+                    return  # no await after the check: _queue cannot miss this exit
+                if batch:
+                    await self._broadcast(topic, batch.diff())
+                if self.interval > 0:
+                    await self.endpoint.clock.sleep(self.interval)
+        finally:
+            if self._flushers.get(topic) is asyncio.current_task():
+                del self._flushers[topic]
+
+    async def _broadcast(self, topic: Topic, diff: Diff) -> None:
+        self.stats.diffs += 1
+        self.stats.deliveries += self.endpoint.pubsub.subscriber_count(topic)
+        try:
+            await self.endpoint.broadcast(topic, DIFF_EVENT, diff.payload())
+        except Exception:
+            log.exception("presence_diff on %r failed", topic)
+
+    def close(self) -> None:
+        """Stop broadcasting (endpoint shutdown); pending diffs are dropped. The state
+        itself stays correct as channels end."""
+        self._closed = True
+        for task in self._flushers.values():
+            task.cancel()
+        self._flushers.clear()
+        self._pending.clear()

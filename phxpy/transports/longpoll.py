@@ -1,0 +1,286 @@
+"""The LongPoll transport: ``GET/POST/OPTIONS <mount>/longpoll`` on aiohttp.
+
+What phoenix.js 1.7 and 1.8 expect (PROTOCOL.md §5): every answer is HTTP 200 with the
+protocol status inside the JSON body (phoenix.js ignores the HTTP status)::
+
+    GET  without a live session   → {"messages":[],"status":410,"token":T}  (new session)
+    GET  with one                 → {"messages":[...],"status":200,"token":T} or 204 after
+                                    the window
+    POST ndjson frames            → {"status":200} | 408 | 410
+    refused origin / connect      → {"status":403}
+
+Bodies that are not frames at all (not UTF-8, bad base64, too big) get a real HTTP error
+(400/413) with the same JSON shape and a ``reason``; phoenix.js treats any POST status but
+200 as "reconnect", so they cost a well-behaved client nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aiohttp import web
+
+from ..endpoint import Endpoint
+from ..options import SocketOptions
+from ..params import parse_params
+from ..socket import Socket
+from ..types import Params
+from .handshake import Handshake, Refused
+from .longpoll_session import LongPollSession, PublishError, State
+from .session_token import SessionSigner
+
+log = logging.getLogger("phxpy.longpoll")
+
+TOKEN_HEADER = "X-Phoenix-Longpoll-Token"
+AUTH_TOKEN_HEADER = "X-Phoenix-AuthToken"
+NDJSON = "application/x-ndjson"
+
+_HEADERS = {
+    "access-control-allow-origin": "*",
+    # 1.8.10+: a cached poll answer would replay old messages or a dead token.
+    "cache-control": "no-store",
+}
+_JSON = "application/json"
+
+
+def _json(body: dict[str, Any], http_status: int = 200) -> web.Response:
+    return web.Response(
+        status=http_status,
+        body=json.dumps(body, separators=(",", ":")).encode("utf-8"),
+        content_type=_JSON,
+        charset="utf-8",
+        headers=_HEADERS,
+    )
+
+
+def _status(status: int, http_status: int = 200, reason: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"status": status}
+    if reason is not None:
+        body["reason"] = reason
+    return _json(body, http_status)
+
+
+def _poll_response(status: int, token: str, messages: list[str]) -> web.Response:
+    # Keys in Phoenix's (sorted) order. Each message is a frame's JSON text, itself
+    # JSON-encoded as a string: phoenix.js parses the response, then each message.
+    encoded = ",".join(json.dumps(text, ensure_ascii=False) for text in messages)
+    body = f'{{"messages":[{encoded}],"status":{status},"token":{json.dumps(token)}}}'
+    return web.Response(
+        status=200,
+        body=body.encode("utf-8"),
+        content_type=_JSON,
+        charset="utf-8",
+        headers=_HEADERS,
+    )
+
+
+class BadBody(Exception):
+    """The POST body is not a list of frames."""
+
+
+def split_frames(body: bytes, content_type: str, max_lines: int) -> list[str | bytes]:
+    """The frames of a POST body, at most ``max_lines`` of them.
+
+    ndjson (what phoenix.js sends): one frame per line; a line starting with ``[`` (V2) or
+    ``{`` (V1) is a text frame, any other a binary frame in standard base64. With another
+    content type Phoenix takes the whole body as one text frame (V1 clients send
+    ``application/json``); phxpy does too when the body is one JSON document, and splits
+    lines otherwise (phoenix.js 1.7.22 sends ``Content-Type: [object Object]``).
+    Raises :class:`BadBody`.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBody("body is not UTF-8") from None
+    if content_type != NDJSON and _is_one_json_document(text):
+        return [text]
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    frames: list[str | bytes] = []
+    for number, line in enumerate((line for line in lines if line.strip()), start=1):
+        if number > max_lines:
+            log.info("longpoll POST with more than %d frames: the rest ignored", max_lines)
+            break
+        if line[:1] in ("[", "{"):
+            frames.append(line)
+            continue
+        try:
+            frames.append(base64.b64decode(line, validate=True))
+        except (binascii.Error, ValueError):
+            raise BadBody(f"line {number} is neither a JSON frame nor base64") from None
+    return frames
+
+
+def _is_one_json_document(text: str) -> bool:
+    if "\n" not in text.strip():
+        return text.lstrip()[:1] in ("[", "{")
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLookup:
+    """Where a request's session token came from, and the params without it."""
+
+    token: str | None
+    params: Params
+    """Every query param (Plug semantics: the last ``token`` wins)."""
+    params_without_token: Params
+    """The query params without the last ``token`` pair."""
+    repeated: bool
+    """``token`` appears more than once in the query: the last one is surely ours."""
+
+
+def find_session_token(headers: Mapping[str, str], query: str) -> TokenLookup:
+    """The session token of a request: the header (Phoenix main) wins, else the **last**
+    ``token`` query value, which is where phoenix.js appends it — after the app's own
+    params, which may hold a ``token`` too (``?token=<user>&vsn=2.0.0&token=<session>``)."""
+    params = parse_params(query)
+    header = headers.get(TOKEN_HEADER)
+    if header:
+        return TokenLookup(header, params, params, False)
+    # parse_qsl splits on "&" only, so raw segments line up with parsed pairs.
+    segments = query.split("&")
+    positions = [
+        i
+        for i, segment in enumerate(segments)
+        if unquote_plus(segment.partition("=")[0]) == "token"
+    ]
+    if not positions:
+        return TokenLookup(None, params, params, False)
+    last = positions[-1]
+    token = unquote_plus(segments[last].partition("=")[2])
+    rest = "&".join(segment for i, segment in enumerate(segments) if i != last)
+    return TokenLookup(token, params, parse_params(rest), len(positions) > 1)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or ``None`` when it is larger than ``limit`` bytes. Read by hand:
+    aiohttp's ``read()`` has its own limit (``client_max_size``, 1 MiB by default)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+class LongPollTransport:
+    """The aiohttp handler for ``<mount>/longpoll`` and the registry of its sessions."""
+
+    def __init__(self, endpoint: Endpoint, socket: type[Socket], options: SocketOptions) -> None:
+        self.endpoint = endpoint
+        self.options = options
+        self.handshake = Handshake(endpoint, socket, options)
+        self.signer = SessionSigner(options.secret_key)
+        self.sessions: dict[str, LongPollSession] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.method
+        if method not in ("GET", "POST", "OPTIONS"):
+            return web.Response(status=400)
+        try:
+            self.handshake.check_origin(request)
+        except Refused as refused:
+            log.info("longpoll refused: %s", refused)
+            return _status(403)
+        if method == "OPTIONS":
+            return _preflight(request)
+        lookup = find_session_token(request.headers, request.query_string)
+        session_id = self.signer.verify(lookup.token)
+        session = self.sessions.get(session_id) if session_id is not None else None
+        if method == "POST":
+            return await self._publish(request, session)
+        if session is not None:
+            return await self._poll(session)
+        # The last ``token`` is the session's (not the app's) when phoenix.js put two, or
+        # when it is one of our signed tokens, merely expired.
+        ours = lookup.repeated or session_id is not None
+        return await self._new_session(
+            request, lookup.params_without_token if ours else lookup.params
+        )
+
+    async def _new_session(self, request: web.Request, params: Params) -> web.Response:
+        auth_token = None
+        if self.options.auth_token:
+            auth_token = request.headers.get(AUTH_TOKEN_HEADER) or None
+        try:
+            accepted = await self.handshake.connect(request, "longpoll", params, auth_token)
+        except Refused as refused:
+            # phoenix.js throws on any GET status but 200/204/403/410: every refusal is 403.
+            log.info("longpoll connect refused (%d): %s", refused.status, refused)
+            return _status(403)
+        session_id, token = self.signer.issue()
+        session = LongPollSession(
+            session_id,
+            token,
+            self.endpoint,
+            accepted.socket,
+            accepted.serializer,
+            self.options,
+            self._forget,
+        )
+        self.sessions[session_id] = session
+        session.start()
+        return _poll_response(410, token, [])
+
+    async def _poll(self, session: LongPollSession) -> web.Response:
+        frames = await session.poll()
+        status = 200 if frames else 204
+        return _poll_response(status, session.token, [frame.text() for frame in frames])
+
+    async def _publish(self, request: web.Request, session: LongPollSession | None) -> web.Response:
+        if session is None or session.state is not State.OPEN:
+            return _status(410)
+        limit = self.options.longpoll_max_body
+        body = await read_body(request, limit)
+        if body is None:
+            return _status(413, 413, f"body larger than {limit} bytes")
+        try:
+            frames = split_frames(body, request.content_type, self.options.longpoll_max_lines)
+        except BadBody as bad:
+            # Garbage where frames should be: the session ends, as a WebSocket would close
+            # with 1011. Only this session: the token named it and proved it ours.
+            session.end(f"bad POST body: {bad}", notify=False)
+            return _status(400, 400, str(bad))
+        try:
+            status = await session.publish(frames)
+        except PublishError as error:
+            return _status(error.status, error.status, str(error))
+        return _status(status)
+
+    def _forget(self, session: LongPollSession) -> None:
+        if self.sessions.get(session.id) is session:
+            del self.sessions[session.id]
+
+    async def close(self) -> None:
+        """End every session now (app cleanup); their channels terminate."""
+        sessions = list(self.sessions.values())
+        for session in sessions:
+            session.abort()
+        for session in sessions:
+            await session.wait_closed()
+
+
+def _preflight(request: web.Request) -> web.Response:
+    headers = {
+        **_HEADERS,
+        "access-control-allow-headers": ", ".join(
+            request.headers.getall("Access-Control-Request-Headers", [])
+        ),
+        "access-control-allow-methods": "get, post, options",
+        "access-control-max-age": "3600",
+    }
+    return web.Response(status=200, headers=headers)

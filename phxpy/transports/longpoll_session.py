@@ -1,0 +1,321 @@
+"""One LongPoll session: the LongPoll equivalent of a WebSocket connection.
+
+It drives the same :class:`~phxpy.runtime.Session` as the WebSocket transport and is that
+session's :class:`~phxpy.runtime.Sink`: frames wait in a bounded buffer until a poll takes
+them all. At most one poll waits at a time (a newer poll replaces an older one, which ends
+with nothing). POSTed frames are fed to the session one at a time, in order, under a lock,
+so two overlapping POSTs never interleave.
+
+Every wait uses the endpoint's clock, so tests drive the poll window and the expiry with a
+fake clock.
+
+States::
+
+    OPEN --end(notify)--> DRAINING --next poll takes the final frames--> CLOSED
+    OPEN --end(no frames to deliver)-----------------------------------> CLOSED
+    DRAINING --no poll for window x 1.5--------------------------------> CLOSED
+
+DRAINING exists for clients that cannot tell a session is gone: phoenix.js 1.7 and 1.8.0-1.8.1
+adopt a new session token without rejoining their channels. When the server ends a session
+(socket-id ``disconnect``, shutdown, an overflowing buffer), the next poll therefore gets a
+``phx_error`` for each joined channel, as a dropped WebSocket would make the client error
+them; the channels rejoin as soon as the client holds a new session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+from collections.abc import Callable, Sequence
+
+from ..endpoint import Endpoint
+from ..errors import ProtocolError
+from ..message import PHX_ERROR, Frame, Message, reply
+from ..options import SocketOptions
+from ..runtime import Session
+from ..serializer import Serializer
+from ..socket import Socket
+
+log = logging.getLogger("phxpy.longpoll")
+
+EXPIRY_FACTOR = 1.5
+"""A session ends when no poll has started for ``window * 1.5`` (Phoenix: 15 s)."""
+
+SESSION_CLOSED = {"reason": "session_closed"}
+BINARY_REFUSED = {"reason": "binary payloads cannot be sent over longpoll"}
+
+
+class State(enum.Enum):
+    OPEN = "open"
+    DRAINING = "draining"
+    CLOSED = "closed"
+
+
+class _Wake(enum.Enum):
+    MESSAGES = "messages"
+    TIMEOUT = "timeout"
+    REPLACED = "replaced"
+    CLOSED = "closed"
+
+
+def _resolve(waiter: asyncio.Future[_Wake], why: _Wake) -> None:
+    if not waiter.done():
+        waiter.set_result(why)
+
+
+class PublishError(Exception):
+    """A POSTed frame broke the protocol (the session has ended) or the server failed."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class LongPollSession:
+    """A session, its outgoing buffer and its (at most one) waiting poll."""
+
+    def __init__(
+        self,
+        session_id: str,
+        token: str,
+        endpoint: Endpoint,
+        socket: Socket,
+        serializer: Serializer,
+        options: SocketOptions,
+        on_closed: Callable[[LongPollSession], None],
+    ) -> None:
+        self.id = session_id
+        self.token = token
+        self.state = State.OPEN
+        self._clock = endpoint.clock
+        self._window = options.longpoll_window
+        self._max_buffer = options.max_outbound_bytes
+        self._on_closed = on_closed
+        self._buffer: collections.deque[Frame] = collections.deque()
+        self._buffered_bytes = 0
+        self._waiter: asyncio.Future[_Wake] | None = None
+        self._input = asyncio.Lock()
+        self._expiry: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._warned_binary = False
+        self.last_poll = self._clock.now()
+        # LongPoll clients send no heartbeats (phoenix.js sets skipHeartbeat): polls keep
+        # the session alive instead, so the session's idle timeout is off.
+        self.session = Session(
+            endpoint,
+            socket,
+            serializer,
+            self,
+            idle_timeout=None,
+            max_channels=options.max_channels,
+        )
+
+    @property
+    def polling(self) -> bool:
+        """A poll is waiting for frames."""
+        return self._waiter is not None and not self._waiter.done()
+
+    def start(self) -> None:
+        self.session.start()
+        self._expiry = asyncio.get_running_loop().create_task(self._expire())
+
+    # ------------------------------------------------------------------ Sink
+
+    def send(self, frame: Frame) -> None:
+        if self.state is not State.OPEN:
+            return
+        if frame.binary:
+            replacement = self._binary_replacement(frame)
+            if replacement is None:
+                return
+            frame = replacement
+        self._buffer.append(frame)
+        self._buffered_bytes += len(frame.data)
+        if self._buffered_bytes > self._max_buffer:
+            log.warning(
+                "longpoll client not polling (%d bytes queued): session ended", self._buffered_bytes
+            )
+            self.end("outbound buffer overflow", notify=True, keep_buffer=False)
+            return
+        self._wake(_Wake.MESSAGES)
+
+    def close(self, code: int, reason: str) -> None:
+        """From the runtime: socket-id ``disconnect`` or server shutdown."""
+        self.end(reason, notify=True)
+
+    # ------------------------------------------------------------------ polls
+
+    async def poll(self) -> list[Frame]:
+        """Everything buffered, at once; waits up to the window when there is nothing.
+        An empty list means 204."""
+        self.last_poll = self._clock.now()
+        if self._buffer or self.state is not State.OPEN:
+            return self._take()
+        if self._waiter is not None:
+            _resolve(self._waiter, _Wake.REPLACED)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[_Wake] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.create_task(self._clock.sleep(self._window))
+        timer.add_done_callback(lambda _: _resolve(waiter, _Wake.TIMEOUT))
+        try:
+            wake = await waiter
+        finally:
+            timer.cancel()
+            if self._waiter is waiter:
+                self._waiter = None
+        if wake is _Wake.REPLACED or wake is _Wake.CLOSED:
+            return []
+        return self._take()
+
+    def _take(self) -> list[Frame]:
+        frames = list(self._buffer)
+        self._buffer.clear()
+        self._buffered_bytes = 0
+        if self.state is State.DRAINING:
+            self._set_closed()
+        return frames
+
+    def _wake(self, why: _Wake) -> None:
+        # Resolving the future only schedules the poll: every frame produced during the
+        # current loop iteration still lands in the same response.
+        if self._waiter is not None:
+            _resolve(self._waiter, why)
+
+    # ---------------------------------------------------------------- publish
+
+    async def publish(self, frames: Sequence[str | bytes]) -> int:
+        """Feed ``frames`` in order. Returns 200, 408 (a frame was not handled within the
+        window; the rest are dropped) or 410 (the session ended). Raises
+        :class:`PublishError` when a frame broke the protocol: the session has ended."""
+        loop = asyncio.get_running_loop()
+        for data in frames:
+            if self.state is not State.OPEN:
+                return 410
+            task = loop.create_task(self._receive(data))
+            if not await self._within_window(task):
+                log.info("longpoll frame not handled within %ss", self._window)
+                return 408
+            error = task.result()
+            if error is not None:
+                raise error
+        return 200
+
+    async def _within_window(self, task: asyncio.Task[PublishError | None]) -> bool:
+        timer = asyncio.get_running_loop().create_task(self._clock.sleep(self._window))
+        try:
+            done, _ = await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        return task in done
+
+    async def _receive(self, data: str | bytes) -> PublishError | None:
+        # The lock keeps frames in order across POSTs, even when one frame outlives its
+        # POST's window (it goes on in this task, holding the lock).
+        async with self._input:
+            if self.state is not State.OPEN:
+                return None
+            try:
+                if isinstance(data, str):
+                    await self.session.receive_text(data)
+                else:
+                    await self.session.receive_binary(data)
+            except ProtocolError as exc:
+                log.info("ending longpoll session: %s", exc)
+                self.end(f"protocol error: {exc}", notify=False)
+                return PublishError(400, f"invalid message: {exc}")
+            except Exception:
+                log.exception("longpoll session failed on a frame")
+                self.end("internal error", notify=False)
+                return PublishError(500, "internal server error")
+        return None
+
+    # -------------------------------------------------------------------- end
+
+    def end(self, reason: str, *, notify: bool, keep_buffer: bool = True) -> None:
+        """Stop the session now; its channels terminate in a task.
+
+        ``notify``: leave a ``phx_error`` per joined channel for the next poll (see the
+        module docstring). ``keep_buffer``: frames not yet polled are still delivered.
+        """
+        if self.state is not State.OPEN:
+            return
+        log.debug("longpoll session ends: %s", reason)
+        final = list(self._buffer) if keep_buffer else []
+        if notify:
+            final.extend(self._error_frames())
+        self._buffer = collections.deque(final)
+        self._buffered_bytes = sum(len(frame.data) for frame in final)
+        if final:
+            self.state = State.DRAINING
+            self._wake(_Wake.MESSAGES)
+        else:
+            self._set_closed()
+        self._closer = asyncio.get_running_loop().create_task(self.session.close())
+
+    def abort(self) -> None:
+        """End at once and deliver nothing more (expiry, app cleanup)."""
+        if self.state is State.OPEN:
+            self.end("aborted", notify=False, keep_buffer=False)
+        elif self.state is State.DRAINING:
+            self._set_closed()
+
+    async def wait_closed(self) -> None:
+        """Until the channels have terminated (after :meth:`end`)."""
+        if self._closer is not None:
+            await self._closer
+
+    def _set_closed(self) -> None:
+        self.state = State.CLOSED
+        self._buffer.clear()
+        self._buffered_bytes = 0
+        self._wake(_Wake.CLOSED)
+        expiry = self._expiry
+        if expiry is not None and expiry is not asyncio.current_task():
+            expiry.cancel()
+        self._on_closed(self)
+
+    def _error_frames(self) -> list[Frame]:
+        protocol = self.session.protocol
+        frames = []
+        for topic in protocol.topics:
+            join_ref = protocol.join_ref(topic)
+            message = Message(topic, PHX_ERROR, SESSION_CLOSED, join_ref, join_ref)
+            frames.append(self.session.serializer.encode(message))
+        return frames
+
+    async def _expire(self) -> None:
+        limit = self._window * EXPIRY_FACTOR
+        while self.state is not State.CLOSED:
+            idle = self._clock.now() - self.last_poll
+            if idle >= limit and self._waiter is None:
+                log.debug("longpoll session expired: no poll for %ss", limit)
+                self.abort()
+                return
+            # A waiting poll answers within the window; look again when it could be over.
+            await self._clock.sleep(limit - idle if idle < limit else self._window)
+
+    # ----------------------------------------------------------------- binary
+
+    def _binary_replacement(self, frame: Frame) -> Frame | None:
+        """LongPoll responses are JSON text (phoenix.js JSON-parses every message), so a
+        binary frame cannot reach the client. A binary *reply* becomes an error reply to
+        the same ref, so the client's push fails at once instead of timing out; binary
+        pushes and broadcasts are dropped."""
+        data = frame.data
+        if not self._warned_binary:
+            self._warned_binary = True
+            log.warning("binary frame for a longpoll client dropped (only text can be polled)")
+        if len(data) < 5 or data[0] != 1:
+            return None
+        lengths = data[1:5]
+        fields: list[str] = []
+        offset = 5
+        for length in lengths:
+            fields.append(data[offset : offset + length].decode("utf-8", "replace"))
+            offset += length
+        join_ref, ref, topic, _status = fields
+        message = reply(topic, "error", BINARY_REFUSED, ref or None, join_ref or None)
+        return self.session.serializer.encode(message)

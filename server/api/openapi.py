@@ -1,0 +1,301 @@
+"""The OpenAPI 3.1 document, built from the route table.
+
+Request and response shapes are written out here, next to each other; the tests validate every
+response they receive against this document, so a shape that drifts from the code fails them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from server.api.routes import ROUTES, ResponseBody, Route
+from server.auth.guard import Access
+
+JSONSchema = dict[str, Any]
+
+_UUID: JSONSchema = {"type": "string", "format": "uuid"}
+_TIME: JSONSchema = {
+    "type": "string",
+    "description": "Naive UTC, ISO 8601 without fraction or offset",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+    "examples": ["2025-01-01T19:00:07"],
+}
+_TIME_IN: JSONSchema = {
+    "type": "string",
+    "description": '"YYYY-MM-DD HH:MM:SS" or ISO 8601 (an offset is converted to UTC)',
+    "examples": ["2025-01-01 19:00:07", "2025-01-01T22:00:07+03:00"],
+}
+
+
+def _ref(name: str) -> JSONSchema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: JSONSchema) -> JSONSchema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _object(properties: Mapping[str, JSONSchema], *, required: Iterable[str] = ()) -> JSONSchema:
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": dict(properties),
+        "additionalProperties": False,
+    }
+
+
+def _record(properties: Mapping[str, JSONSchema]) -> JSONSchema:
+    """A response record: every property is always present."""
+    return _object(properties, required=properties)
+
+
+_PASSWORD: JSONSchema = {
+    "type": "string",
+    "minLength": 8,
+    "description": "The plain password (at most 72 bytes in UTF-8); only its bcrypt hash "
+    "is stored. The seed calls it password_hash.",
+}
+_EVENT_FIELDS: dict[str, JSONSchema] = {
+    "name": {"type": "string", "maxLength": 200},
+    "description": {"type": "string", "maxLength": 5000},
+    "location": {"type": "string", "maxLength": 200},
+    "start_time": _TIME_IN,
+    "end_time": {**_TIME_IN, "description": "After start_time. " + _TIME_IN["description"]},
+}
+
+SCHEMAS: dict[str, JSONSchema] = {
+    "User": _record({"id": _UUID, "username": {"type": "string"}, "email": {"type": "string"}}),
+    "UserWithToken": _record(
+        {"user": _ref("User"), "token": {"type": "string", "description": "A JWT (HS256)"}}
+    ),
+    "ChatRoom": _record(
+        {
+            "id": _UUID,
+            "event_id": _UUID,
+            "status": {"type": "string", "enum": ["inactive", "active", "archived"]},
+        }
+    ),
+    "Event": _record(
+        {
+            "id": _UUID,
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "location": {"type": "string"},
+            "start_time": _TIME,
+            "end_time": _TIME,
+            "chat_room": _ref("ChatRoom"),
+        }
+    ),
+    "Ticket": _record(
+        {
+            "id": _UUID,
+            "ticket_number": {"type": "string"},
+            "event_id": _UUID,
+            "user_id": _nullable(_UUID),
+            "used_at": _nullable(_TIME),
+            "user": _nullable(_ref("User")),
+        }
+    ),
+    "Notification": _record(
+        {
+            "id": _UUID,
+            "event_id": _nullable(_UUID),
+            "kind": {"type": "string", "examples": ["event_updated", "room_opened"]},
+            "message": {"type": "string"},
+            "status": {"type": "string", "enum": ["unread", "read"]},
+            "inserted_at": _TIME,
+        }
+    ),
+    "Message": _record(
+        {
+            "id": _UUID,
+            "chat_room_id": _UUID,
+            "user_id": _nullable(_UUID),
+            "username": {"type": "string"},
+            "content": {"type": "string"},
+            "content_type": {"type": "string"},
+            "seq": {"type": "integer", "minimum": 1},
+            "inserted_at": _TIME,
+        }
+    ),
+    "Health": _record({"status": {"type": "string", "enum": ["ok", "unavailable"]}}),
+    "ErrorDetail": _record({"errors": _record({"detail": {"type": "string"}})}),
+    "ValidationErrors": _record(
+        {
+            "errors": {
+                "type": "object",
+                "description": 'Messages per field, e.g. {"email": ["can\'t be blank"]}',
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            }
+        }
+    ),
+    # -- request bodies -----------------------------------------------------------------------
+    "CreateEventRequest": _object(
+        {"event": _object(_EVENT_FIELDS, required=_EVENT_FIELDS)}, required=["event"]
+    ),
+    "UpdateEventRequest": _object(
+        {"id": _UUID, "event": _object(_EVENT_FIELDS)}, required=["id", "event"]
+    ),
+    "GetChatRoomRequest": _object({"event_id": _UUID}, required=["event_id"]),
+    "SignUpRequest": _object(
+        {
+            "user_params": _object(
+                {
+                    "username": {"type": "string", "maxLength": 50},
+                    "email": {"type": "string", "maxLength": 160},
+                    "password_hash": _PASSWORD,
+                    "password": {**_PASSWORD, "description": "Same as password_hash"},
+                },
+                required=["username", "email"],
+            )
+        },
+        required=["user_params"],
+    ),
+    "SignInRequest": _object(
+        {
+            "email": {"type": "string"},
+            "password_hash": {"type": "string", "description": "The plain password"},
+            "password": {"type": "string", "description": "Same as password_hash"},
+        },
+        required=["email"],
+    ),
+    "UpdateUserRequest": _object(
+        {
+            "id": _UUID,
+            "user_params": _object(
+                {
+                    "username": {"type": "string", "maxLength": 50},
+                    "email": {"type": "string", "maxLength": 160},
+                    "password_hash": _PASSWORD,
+                    "password": {**_PASSWORD, "description": "Same as password_hash"},
+                }
+            ),
+        },
+        required=["id", "user_params"],
+    ),
+    "TicketFields": _object(
+        {"ticket_number": {"type": "string", "maxLength": 100}, "event_id": _UUID},
+        required=["ticket_number", "event_id"],
+    ),
+    "CreateTicketRequest": {
+        **_object({"ticket": _ref("TicketFields"), "ticket_params": _ref("TicketFields")}),
+        "description": 'The ticket under "ticket" (or "ticket_params", as the seed names it).',
+    },
+}
+
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "The body is not a JSON object",
+    401: "Missing, malformed, expired or revoked credential",
+    403: "A valid credential that may not do this",
+    404: "Not Found",
+    409: "Conflict with the current state",
+    413: "The body is too large",
+    422: "Invalid fields",
+    503: "Unavailable",
+}
+
+_SECURITY: dict[Access, list[dict[str, list[str]]]] = {
+    Access.PUBLIC: [],
+    Access.USER: [{"userToken": []}],
+    Access.SERVICE: [{"serviceKey": []}],
+    Access.USER_OR_SERVICE: [{"userToken": []}, {"serviceKey": []}],
+}
+
+
+def documented_statuses(route: Route) -> dict[int, ResponseBody]:
+    """The route's responses plus those every route of its kind can give."""
+    statuses: dict[int, ResponseBody] = dict(route.responses)
+    if route.request_body is not None:
+        for status in (400, 413, 422):
+            statuses.setdefault(status, None)
+    if route.access is not Access.PUBLIC:
+        statuses.setdefault(401, None)
+        statuses.setdefault(403, None)
+    return dict(sorted(statuses.items()))
+
+
+def _response(status: int, body: ResponseBody) -> JSONSchema:
+    response: JSONSchema = {"description": _STATUS_TEXT.get(status, str(status))}
+    if status == 204:
+        return response
+    if body is None:
+        schema = _ref("ValidationErrors" if status == 422 else "ErrorDetail")
+    elif isinstance(body, str):
+        item = _ref(body.removesuffix("[]"))
+        data = {"type": "array", "items": item} if body.endswith("[]") else item
+        schema = _record({"data": data})
+    else:
+        schema = dict(body)
+    response["content"] = {"application/json": {"schema": schema}}
+    return response
+
+
+def _operation(route: Route) -> JSONSchema:
+    operation: JSONSchema = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "description": f"Who may call it: {route.access.value}.",
+        "security": _SECURITY[route.access],
+        "responses": {
+            str(status): _response(status, body)
+            for status, body in documented_statuses(route).items()
+        },
+    }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _UUID}
+        for name in _path_parameters(route.path)
+    ] + [
+        {
+            "name": q.name,
+            "in": "query",
+            "required": False,
+            "description": q.description,
+            "schema": dict(q.schema),
+        }
+        for q in route.query
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    if route.request_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(route.request_body)}},
+        }
+    return operation
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+
+
+def build_document(routes: Iterable[Route] = ROUTES) -> JSONSchema:
+    paths: dict[str, dict[str, JSONSchema]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Ticket chat",
+            "version": "1.0.0",
+            "description": "REST API of the ticket-holders' event chat. Success bodies are "
+            'wrapped in {"data": ...}; errors are {"errors": {"detail": ...}} or, for 422, '
+            "messages per field. A user token on a reservation-system route, or the service "
+            "key on a user route, is 403; a missing or bad credential is 401.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "serviceKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The reservation system's SERVICE_API_KEY",
+                },
+                "userToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+    }

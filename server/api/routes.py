@@ -1,0 +1,266 @@
+"""The route table: every REST route, who may call it, and what it takes and returns.
+
+It is the single source for the router (``register_routes``) and the OpenAPI document
+(:mod:`server.api.openapi`), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from server.api import events, meta, notifications, tickets, users
+from server.auth.guard import Access, Handler, guarded
+
+# A response body: the name of a component schema, sent inside {"data": ...} ("Name[]" for a
+# list of them); None for no body or for the standard error body of an error status; or a
+# literal JSON schema for anything else.
+ResponseBody = str | Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    name: str
+    description: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    access: Access
+    summary: str
+    request_body: str | None = None
+    responses: Mapping[int, ResponseBody] = field(default_factory=dict)
+    query: tuple[QueryParam, ...] = ()
+    operation: str = ""
+    """The OpenAPI operationId, when the handler's name is not unique."""
+
+    @property
+    def operation_id(self) -> str:
+        return self.operation or self.handler.__name__
+
+
+_USER_UPDATED: Mapping[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "additionalProperties": False,
+    "properties": {
+        "data": {"$ref": "#/components/schemas/User"},
+        "token": {
+            "type": "string",
+            "description": "A new token, present when the password changed: the change "
+            "revokes every older token, the caller's included.",
+        },
+    },
+}
+
+ROUTES: tuple[Route, ...] = (
+    # -- events (the reservation system) ------------------------------------------------------
+    Route(
+        "POST",
+        "/api/events/create_event",
+        events.create_event,
+        Access.SERVICE,
+        "Create an event together with its (inactive) chat room",
+        request_body="CreateEventRequest",
+        responses={201: "Event"},
+    ),
+    Route(
+        "POST",
+        "/api/events/update_event",
+        events.update_event,
+        Access.SERVICE,
+        "Update some fields of an event; holders are notified when its time or place changes",
+        request_body="UpdateEventRequest",
+        responses={200: "Event", 404: None},
+    ),
+    Route(
+        "DELETE",
+        "/api/events/{id}",
+        events.delete_event,
+        Access.SERVICE,
+        "Delete an event with its tickets, chat room, messages and notifications",
+        responses={204: None, 404: None},
+    ),
+    Route(
+        "POST",
+        "/api/events/get_chat_room_by_id",
+        events.get_chat_room,
+        Access.USER_OR_SERVICE,
+        "The chat room of an event",
+        request_body="GetChatRoomRequest",
+        responses={200: "ChatRoom", 404: None},
+    ),
+    Route(
+        "GET",
+        "/api/events",
+        events.list_events,
+        Access.USER_OR_SERVICE,
+        "Events that have not ended yet, soonest first",
+        responses={200: "Event[]"},
+    ),
+    Route(
+        "GET",
+        "/api/events/{id}",
+        events.show_event,
+        Access.USER_OR_SERVICE,
+        "One event",
+        responses={200: "Event", 404: None},
+    ),
+    Route(
+        "GET",
+        "/api/events/{id}/messages",
+        events.list_messages,
+        Access.USER,
+        "A chat room's history for the event's ticket holders, oldest first, paged by seq",
+        query=(
+            QueryParam(
+                "before",
+                "Only messages with a smaller seq (to scroll back from the oldest one shown)",
+                {"type": "integer", "minimum": 1},
+            ),
+            QueryParam(
+                "limit",
+                "How many messages at most (default 50)",
+                {"type": "integer", "minimum": 1, "maximum": 100},
+            ),
+        ),
+        responses={200: "Message[]", 404: None, 422: None},
+    ),
+    # -- users (the fans' app) ----------------------------------------------------------------
+    Route(
+        "POST",
+        "/api/users/create",
+        users.sign_up,
+        Access.PUBLIC,
+        "Sign up; returns the user and a token",
+        request_body="SignUpRequest",
+        responses={201: "UserWithToken"},
+    ),
+    Route(
+        "POST",
+        "/api/users/sign_in",
+        users.sign_in,
+        Access.PUBLIC,
+        "Sign in; returns the user and a token",
+        request_body="SignInRequest",
+        responses={200: "UserWithToken", 401: None},
+    ),
+    Route(
+        "POST",
+        "/api/users/sign_out",
+        users.sign_out,
+        Access.USER,
+        "Revoke the token of this request and close the user's live sockets",
+        responses={204: None},
+    ),
+    Route(
+        "GET",
+        "/api/users/{id}",
+        users.show_user,
+        Access.USER,
+        "The signed-in user's own record",
+        responses={200: "User", 404: None},
+    ),
+    Route(
+        "POST",
+        "/api/users/update",
+        users.update_user,
+        Access.USER,
+        "Update the signed-in user's own record; a password change revokes older tokens",
+        request_body="UpdateUserRequest",
+        responses={200: _USER_UPDATED, 404: None},
+    ),
+    Route(
+        "DELETE",
+        "/api/users/delete_user/{id}",
+        users.delete_user,
+        Access.USER,
+        "Delete the signed-in user's own account",
+        responses={204: None, 404: None},
+    ),
+    Route(
+        "DELETE",
+        "/api/users/delete/{id}",
+        users.delete_user,
+        Access.USER,
+        "Delete the signed-in user's own account (the seed's example path)",
+        responses={204: None, 404: None},
+        operation="delete_user_seed_path",
+    ),
+    # -- tickets (the reservation system) -----------------------------------------------------
+    Route(
+        "POST",
+        "/api/tickets/create",
+        tickets.create_ticket,
+        Access.SERVICE,
+        "Create an unassigned ticket for an event",
+        request_body="CreateTicketRequest",
+        responses={201: "Ticket"},
+    ),
+    Route(
+        "PATCH",
+        "/api/tickets/{ticket_id}/assign/{user_id}",
+        tickets.assign_ticket,
+        Access.SERVICE,
+        "Assign a ticket to a user (again to the same user: no change)",
+        responses={200: "Ticket", 404: None, 409: None},
+    ),
+    # -- notifications (the fans' app) --------------------------------------------------------
+    Route(
+        "GET",
+        "/api/notifications",
+        notifications.list_notifications,
+        Access.USER,
+        "The signed-in user's notifications, unread first, newest first",
+        query=(
+            QueryParam(
+                "status",
+                "Only notifications with this status",
+                {"type": "string", "enum": ["unread", "read"]},
+            ),
+        ),
+        responses={200: "Notification[]", 422: None},
+    ),
+    Route(
+        "POST",
+        "/api/notifications/{id}/read",
+        notifications.mark_read,
+        Access.USER,
+        "Mark one of the signed-in user's notifications read",
+        responses={200: "Notification", 404: None},
+    ),
+    # -- operations ---------------------------------------------------------------------------
+    Route(
+        "GET",
+        "/healthz",
+        meta.healthz,
+        Access.PUBLIC,
+        "Liveness, with a database round trip",
+        responses={
+            200: {"$ref": "#/components/schemas/Health"},
+            503: {"$ref": "#/components/schemas/Health"},
+        },
+    ),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        meta.openapi_document,
+        Access.PUBLIC,
+        "This document",
+        responses={200: {"type": "object"}},
+    ),
+)
+
+
+def register_routes(app: web.Application) -> None:
+    # add_route (unlike add_get) adds no HEAD routes, so the router holds exactly the
+    # methods the document describes.
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, guarded(route.access, route.handler))

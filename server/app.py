@@ -1,0 +1,64 @@
+"""``create_app``: the only place where the service is put together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.web_middlewares import normalize_path_middleware
+
+from server.api.errors import error_middleware
+from server.api.openapi import build_document
+from server.api.routes import register_routes
+from server.auth.passwords import PasswordHasher
+from server.chat.setup import install_chat
+from server.clock import Clock, SystemClock
+from server.config import Settings
+from server.db.engine import apply_schema, describe_database, make_engine
+from server.keys import CLOCK, ENGINE, OPENAPI, PASSWORDS, REALTIME, SETTINGS
+from server.realtime import Realtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, realtime: Realtime | None = None
+) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            # "/api/users/create/" and "//api/…" reach their routes (by a redirect).
+            normalize_path_middleware(append_slash=False, remove_slash=True, merge_slashes=True),
+            error_middleware,
+        ],
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[PASSWORDS] = PasswordHasher(settings.bcrypt_rounds)
+    app[OPENAPI] = build_document()
+    app.cleanup_ctx.append(_database)
+    # The live chat (issue 5): phxpy at /socket (WebSocket and LongPoll) and the rooms'
+    # schedule. Installed after the database, whose engine its cleanup context uses; tests of
+    # the REST layer alone pass their own realtime.
+    chat = install_chat(app, settings, app[CLOCK])
+    app[REALTIME] = realtime or chat.realtime
+    app.on_startup.append(_warm_up_passwords)
+    register_routes(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = make_engine(settings.database_url)
+    log.info("database: %s", describe_database(settings.database_url))
+    try:
+        await apply_schema(engine)
+        app[ENGINE] = engine
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def _warm_up_passwords(app: web.Application) -> None:
+    await app[PASSWORDS].warm_up()

@@ -1,0 +1,84 @@
+"""Putting the chat into the app: called once by ``server.app.create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+
+import phxpy
+from server.chat.announce import Announcer
+from server.chat.context import ChatContext
+from server.chat.limits import ChatLimits
+from server.chat.live import ChatRealtime
+from server.chat.schedule import RoomScheduler
+from server.chat.socket import UserSocket, bind_socket
+from server.clock import Clock
+from server.config import Settings
+from server.keys import ENGINE
+
+SOCKET_PATH = "/socket"
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    context: ChatContext
+    scheduler: RoomScheduler
+    realtime: ChatRealtime
+    endpoint: phxpy.Endpoint
+    socket: type[UserSocket]
+
+
+CHAT = web.AppKey("chat", Chat)
+
+
+def install_chat(
+    app: web.Application,
+    settings: Settings,
+    clock: Clock,
+    *,
+    endpoint: phxpy.Endpoint | None = None,
+    limits: ChatLimits | None = None,
+) -> Chat:
+    """Mount the socket (WebSocket and LongPoll) and plan the rooms' schedule. The app's
+    cleanup context must already hold the database one (it runs first)."""
+    endpoint = endpoint if endpoint is not None else phxpy.Endpoint()
+    context = ChatContext(
+        settings=settings, clock=clock, endpoint=endpoint, limits=limits or ChatLimits()
+    )
+    announcer = Announcer(endpoint)
+    scheduler = RoomScheduler(clock, announcer)
+    realtime = ChatRealtime(endpoint, announcer, scheduler, context.members)
+    socket = bind_socket(context)
+    phxpy.mount(
+        app,
+        SOCKET_PATH,
+        socket,
+        endpoint=endpoint,
+        longpoll=True,
+        check_origin=origin_check(settings.allowed_origins),
+    )
+    chat = Chat(
+        context=context, scheduler=scheduler, realtime=realtime, endpoint=endpoint, socket=socket
+    )
+    app[CHAT] = chat
+
+    async def run_chat(app: web.Application) -> AsyncIterator[None]:
+        context.engine = app[ENGINE]
+        await scheduler.start(context.engine)
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+
+    app.cleanup_ctx.append(run_chat)
+    return chat
+
+
+def origin_check(allowed: tuple[str, ...]) -> bool | list[str]:
+    """ALLOWED_ORIGINS for the socket: ``*`` allows any; none set means the Origin's host must
+    be the request's own (Phoenix's default); else the list."""
+    if "*" in allowed:
+        return False
+    return list(allowed) or True

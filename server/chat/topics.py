@@ -1,0 +1,44 @@
+"""Names of topics and socket ids, in one place so that producers and channels agree."""
+
+from __future__ import annotations
+
+import uuid
+
+from server.domain import EventId, UserId
+
+EVENT_PREFIX = "event:"
+USER_PREFIX = "user:"
+# Not routable by the socket (no client can join it): the nodes' own signal to close a room's
+# channels when its event is deleted.
+ROOM_CONTROL_PREFIX = "chat_control:"
+
+
+def event_topic(event_id: EventId) -> str:
+    return f"{EVENT_PREFIX}{event_id}"
+
+
+def user_topic(user_id: UserId) -> str:
+    return f"{USER_PREFIX}{user_id}"
+
+
+def room_control_topic(event_id: EventId) -> str:
+    return f"{ROOM_CONTROL_PREFIX}{event_id}"
+
+
+def socket_id(user_id: UserId) -> str:
+    return f"users_socket:{user_id}"
+
+
+def canonical_uuid(raw: str) -> str | None:
+    """The canonical lower-case form of a UUID string, or None if it is not one."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return None
+
+
+def id_from_topic(topic: str, prefix: str) -> str | None:
+    """The id in ``<prefix><uuid>``, canonical, or None when the topic is malformed."""
+    if not topic.startswith(prefix):
+        return None
+    return canonical_uuid(topic[len(prefix) :])

@@ -1,0 +1,219 @@
+"""PresenceState and DiffBatch: pure, checked against a port of phoenix.js's Presence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from phxpy.presence_state import Diff, DiffBatch, PresenceError, PresenceState
+
+from .presence_replica import ClientPresence, State, sync_diff
+
+ROOM = "room:lobby"
+
+
+def refs(metas: list[dict[str, Any]]) -> list[str]:
+    return [meta["phx_ref"] for meta in metas]
+
+
+def test_track_lists_metas_by_key_with_unique_refs() -> None:
+    state = PresenceState()
+    ref_a, diff = state.track(ROOM, "u1", "tab-a", {"online_at": "1"})
+    assert diff.payload() == {
+        "joins": {"u1": {"metas": [{"online_at": "1", "phx_ref": ref_a}]}},
+        "leaves": {},
+    }
+    ref_b, _ = state.track(ROOM, "u1", "tab-b", {"online_at": "2"})
+    ref_c, _ = state.track(ROOM, "u2", "tab-c", {})
+    assert len({ref_a, ref_b, ref_c}) == 3
+    assert state.list(ROOM) == {
+        "u1": {"metas": [{"online_at": "1", "phx_ref": ref_a}, {"online_at": "2", "phx_ref": ref_b}]},
+        "u2": {"metas": [{"phx_ref": ref_c}]},
+    }
+    assert state.list("room:empty") == {}
+
+
+def test_refs_are_url_safe_and_phoenix_sized() -> None:
+    ref, _ = PresenceState().track(ROOM, "u1", 1, {})
+    assert len(ref) == 16
+    assert ref.replace("-", "").replace("_", "").isalnum()
+
+
+def test_two_states_never_share_refs() -> None:
+    """Refs carry a random prefix: entries made on two nodes can be merged."""
+    one, two = PresenceState(), PresenceState()
+    assert one.track(ROOM, "u", 1, {})[0] != two.track(ROOM, "u", 1, {})[0]
+
+
+def test_client_cannot_choose_its_ref() -> None:
+    state = PresenceState()
+    ref, _ = state.track(ROOM, "u1", 1, {"phx_ref": "forged", "phx_ref_prev": "x"})
+    assert state.get(ROOM, "u1") == [{"phx_ref": ref}]
+
+
+def test_tracking_twice_from_one_owner_is_an_error() -> None:
+    state = PresenceState()
+    state.track(ROOM, "u1", "owner", {})
+    with pytest.raises(PresenceError):
+        state.track(ROOM, "u1", "owner", {})
+    # Another key, topic or owner is fine.
+    state.track(ROOM, "u2", "owner", {})
+    state.track("room:other", "u1", "owner", {})
+    state.track(ROOM, "u1", "other owner", {})
+
+
+def test_update_emits_join_with_prev_and_leave_in_one_diff() -> None:
+    state = PresenceState()
+    old_ref, _ = state.track(ROOM, "u1", 1, {"status": "here"})
+    new_ref, diff = state.update(ROOM, "u1", 1, {"status": "away"})
+    assert diff.payload() == {
+        "joins": {"u1": {"metas": [{"status": "away", "phx_ref": new_ref, "phx_ref_prev": old_ref}]}},
+        "leaves": {"u1": {"metas": [{"status": "here", "phx_ref": old_ref}]}},
+    }
+    _, diff = state.update(ROOM, "u1", 1, lambda old: {**old, "typing": True})
+    assert diff.joins["u1"][0]["status"] == "away"
+    assert diff.joins["u1"][0]["typing"] is True
+    with pytest.raises(PresenceError):
+        state.update(ROOM, "nobody", 1, {})
+
+
+def test_untrack_and_untrack_owner() -> None:
+    state = PresenceState()
+    state.track(ROOM, "u1", "a", {})
+    state.track(ROOM, "u1", "b", {})
+    state.track("room:other", "u1", "a", {})
+    assert not state.untrack(ROOM, "u1", "nobody")
+    diff = state.untrack(ROOM, "u1", "b")
+    assert list(diff.leaves) == ["u1"] and not diff.joins
+    diffs = state.untrack_owner("a")
+    assert set(diffs) == {ROOM, "room:other"}
+    assert state.list(ROOM) == {} and state.topics() == ()
+    assert state.untrack_owner("a") == {}
+
+
+def test_batch_drops_a_meta_that_joined_and_left_unseen() -> None:
+    state, batch = PresenceState(), DiffBatch()
+    _, diff = state.track(ROOM, "u1", 1, {})
+    batch.add(diff)
+    batch.add(state.untrack(ROOM, "u1", 1))
+    assert not batch
+    assert batch.diff().payload() == {"joins": {}, "leaves": {}}
+
+
+def test_batch_keeps_the_leave_of_a_meta_someone_saw() -> None:
+    """A client whose presence_state included the meta must hear it leave."""
+    state, batch = PresenceState(), DiffBatch()
+    ref, diff = state.track(ROOM, "u1", 1, {})
+    batch.add(diff)
+    batch.snapshot_taken()
+    batch.add(state.untrack(ROOM, "u1", 1))
+    assert batch.diff().payload() == {"joins": {}, "leaves": {"u1": {"metas": [{"phx_ref": ref}]}}}
+
+
+def test_batch_merges_updates() -> None:
+    state = PresenceState()
+    first, _ = state.track(ROOM, "u1", 1, {"n": 0})
+    batch = DiffBatch()
+    for n in range(1, 4):
+        batch.add(state.update(ROOM, "u1", 1, {"n": n})[1])
+    merged = batch.diff()
+    assert [m["n"] for m in merged.joins["u1"]] == [3]
+    assert refs(merged.leaves["u1"]) == [first]
+
+
+# ------------------------------------------------------------------- properties
+
+KEYS = st.sampled_from(["u1", "u2", "u3", "__proto__"])
+OWNERS = st.integers(0, 4)
+TOPICS = st.sampled_from([ROOM, "room:other"])
+META = st.fixed_dictionaries({"n": st.integers(0, 9)})
+OPERATION = st.one_of(
+    st.tuples(st.just("track"), TOPICS, KEYS, OWNERS, META),
+    st.tuples(st.just("update"), TOPICS, KEYS, OWNERS, META),
+    st.tuples(st.just("untrack"), TOPICS, KEYS, OWNERS),
+    st.tuples(st.just("drop"), OWNERS),
+)
+
+
+def apply(state: PresenceState, op: tuple[Any, ...]) -> dict[str, Diff]:
+    """Run one operation; the diffs it emits, by topic (invalid ones emit nothing)."""
+    kind = op[0]
+    try:
+        if kind == "track":
+            return {op[1]: state.track(op[1], op[2], op[3], op[4])[1]}
+        if kind == "update":
+            return {op[1]: state.update(op[1], op[2], op[3], op[4])[1]}
+        if kind == "untrack":
+            return {op[1]: state.untrack(op[1], op[2], op[3])}
+        return state.untrack_owner(op[1])
+    except PresenceError:
+        return {}
+
+
+@settings(max_examples=300)
+@given(st.lists(OPERATION, max_size=60))
+def test_every_diff_keeps_a_phoenix_js_replica_exact(ops: list[tuple[Any, ...]]) -> None:
+    state = PresenceState()
+    replicas: dict[str, State] = {ROOM: {}, "room:other": {}}
+    for op in ops:
+        for topic, diff in apply(state, op).items():
+            replicas[topic] = sync_diff(replicas[topic], diff.payload())
+        for topic, replica in replicas.items():
+            assert replica == state.list(topic)
+
+
+ACTION = st.one_of(
+    OPERATION.filter(lambda op: op[0] == "drop" or op[1] == ROOM),
+    st.just(("flush",)),
+    st.just(("subscribe",)),
+    st.tuples(st.just("snapshot"), st.integers(0, 5)),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(ACTION, max_size=80))
+def test_coalesced_diffs_keep_late_joiners_exact(actions: list[tuple[Any, ...]]) -> None:
+    """Clients subscribe, later read a snapshot (presence_state), and get the merged diffs
+    of whatever batches are flushed meanwhile, held until their snapshot as phoenix.js
+    does. Once everything is flushed, every client shows exactly the server's list."""
+    state = PresenceState()
+    batch = DiffBatch()
+    clients: list[ClientPresence] = []
+
+    def flush() -> None:
+        nonlocal batch
+        if batch:
+            payload = batch.diff().payload()
+            for client in clients:
+                client.on_diff(payload)
+        batch = DiffBatch()
+
+    def snapshot(client: ClientPresence) -> None:
+        batch.snapshot_taken()
+        client.on_state(state.list(ROOM))
+
+    for action in actions:
+        if action[0] == "flush":
+            flush()
+        elif action[0] == "subscribe":
+            clients.append(ClientPresence())
+        elif action[0] == "snapshot":
+            waiting = [c for c in clients if not c.synced]
+            if waiting:
+                snapshot(waiting[action[1] % len(waiting)])
+        else:
+            diff = apply(state, action).get(ROOM)
+            if diff:
+                batch.add(diff)
+        if not batch:
+            for client in clients:
+                if client.synced:
+                    assert client.state == state.list(ROOM)
+    flush()
+    for client in clients:
+        if not client.synced:
+            snapshot(client)
+        assert client.state == state.list(ROOM)

@@ -1,0 +1,106 @@
+"""A live ticket chat for the chat tests: the whole app (REST + socket) on a loopback port,
+with a :class:`SteppingClock` so the rooms' schedule moves only when a test moves time.
+
+Import the fixtures into a test module: ``from tests.server.chat_support import world``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from phxpy.testing import ChannelClient, connect
+from server.app import create_app
+from server.chat.alarm import SteppingClock
+from server.chat.setup import CHAT, Chat
+from server.config import Settings
+from tests.phoenixjs import ws_url
+from tests.server.api_client import Api, Session
+from tests.server.conftest import START
+
+AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+# The chat's event, relative to the clock's start: it opens a day later.
+EVENT_START = START + timedelta(days=1)
+EVENT_END = EVENT_START + timedelta(hours=4)
+OPENS = EVENT_START - timedelta(hours=2)
+TOKEN_TTL = 30 * 24 * 3600
+
+
+def fmt(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def build_app(settings: Settings, clock: SteppingClock) -> web.Application:
+    return create_app(settings, clock=clock)
+
+
+@dataclass
+class World:
+    api: Api
+    client: TestClient[Any, Any]
+    clock: SteppingClock
+
+    @property
+    def chat(self) -> Chat:
+        return self.client.app[CHAT]
+
+    @property
+    def url(self) -> str:
+        return ws_url(self.client.server)
+
+    def socket(self, user: Session) -> AbstractAsyncContextManager[ChannelClient]:
+        """A socket of ``user`` through phxpy.testing (no network)."""
+        return connect(self.chat.socket, {"token": user.token}, endpoint=self.chat.endpoint)
+
+    async def event(self, **fields: Any) -> dict[str, Any]:
+        return await self.api.create_event(
+            start_time=fmt(EVENT_START), end_time=fmt(EVENT_END), **fields
+        )
+
+    async def ticket(self, event_id: str, number: str | None = None) -> str:
+        return str((await self.api.create_ticket(event_id, number))["ticket_number"])
+
+    async def sign_in(self, user: Session) -> str:
+        """A fresh token (the test tokens live an hour; the story spans days)."""
+        body = await self.api.post(
+            "/api/users/sign_in",
+            {"email": user.email, "password_hash": user.password},
+            expected=200,
+        )
+        return str(body["data"]["token"])
+
+    async def move_to(self, moment: datetime) -> None:
+        """Set the clock and wait for a schedule pass (the woken loop runs one too; whichever
+        comes first takes the due steps, the other finds nothing left)."""
+        self.clock.set(moment)
+        await self.chat.scheduler.run_due()
+
+    async def member(self, client: ChannelClient, event_id: str, user: Session) -> None:
+        """Join with a fresh ticket of the event, assigned to ``user`` by the service."""
+        ticket = await self.api.create_ticket(event_id)
+        await self.api.assign(ticket["id"], user.id)
+        reply = await client.join(f"event:{event_id}", {"ticket_number": ticket["ticket_number"]})
+        assert reply.status == "ok", reply.payload
+
+
+@pytest.fixture
+def stepping_clock() -> SteppingClock:
+    return SteppingClock(START)
+
+
+@pytest.fixture
+async def world(
+    aiohttp_client: AiohttpClient, settings: Settings, stepping_clock: SteppingClock
+) -> AsyncIterator[World]:
+    # Tokens that outlive the story (it spans days); the expiry test sets its own.
+    settings = replace(settings, token_ttl_seconds=TOKEN_TTL)
+    client = await aiohttp_client(build_app(settings, stepping_clock))
+    yield World(Api(client), client, stepping_clock)
