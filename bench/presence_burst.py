@@ -1,4 +1,8 @@
-"""The Presence burst: N clients join one topic of the twin, each tracked in Presence.
+"""The Presence burst: N clients join one topic, each tracked in Presence.
+
+The server is ``bench.servers presence`` (the minimal bench channel plus the twin's
+``after_join``: track the joiner, push ``presence_state``) or, with ``server="twin"``,
+``examples/twin.py`` itself.
 
 Every client keeps its own presence list exactly as phoenix.js's ``Presence`` class does
 (``syncState`` / ``syncDiff``, diffs that arrive before the first ``presence_state`` held
@@ -10,7 +14,6 @@ first connect until every client's list is complete.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import time
 from pathlib import Path
@@ -43,7 +46,7 @@ def sync_diff(state: State, diff: dict[str, Any]) -> State:
     not in the join), leaves remove metas by ``phx_ref``; an empty key disappears."""
     for key, joined in diff.get("joins", {}).items():
         current = state.get(key)
-        state[key] = copy.deepcopy(joined)
+        state[key] = dict(joined)  # frames are freshly decoded: no deep copy needed
         if current is not None:
             joined_refs = _refs(state[key]["metas"])
             kept = [m for m in current["metas"] if m.get("phx_ref") not in joined_refs]
@@ -147,13 +150,14 @@ async def _wait_complete(fleet: PresenceFleet, limit: float) -> bool:
 async def presence_burst(
     clients: int,
     http: aiohttp.ClientSession,
+    server_kind: str,
     core: int | None,
     profile: Path | None,
     *,
     concurrency: int,
     timeout: float,
 ) -> dict[str, Any]:
-    server = await ServerProcess.start("twin", core, profile)
+    server = await ServerProcess.start(server_kind, core, profile)
     try:
         fleet = PresenceFleet(server.port, clients)
         fleet.expect(clients)
@@ -168,6 +172,7 @@ async def presence_burst(
             deadline=300.0,
             client_class=PresenceClient,
         )
+        joined_ns = time.monotonic_ns()
         timed_out = await _wait_complete(fleet, max(timeout, 120.0))
         done_ns = time.monotonic_ns()
         server_cpu = server.cpu_seconds() - cpu0
@@ -179,12 +184,16 @@ async def presence_burst(
         fleet.close_all()
         return {
             "clients": clients,
+            "server": server_kind,
             "topic": TOPIC,
             "joined": connect.joined,
             "connect_seconds": connect.seconds,
             "complete_clients": len(completes),
             "exact_lists": exact,
             "seconds_to_complete": (max(completes) - start_ns) / 1e9 if completes else None,
+            "settle_after_last_join_s": (
+                max(0, max(completes) - joined_ns) / 1e9 if completes else None
+            ),
             "frames_per_member_mean": sum(c.frames for c in members) / n,
             "frames_per_member_max": max((c.frames for c in members), default=0),
             "diffs_per_member_mean": sum(c.diffs for c in members) / n,
@@ -192,7 +201,7 @@ async def presence_burst(
             "server_cpu_s": server_cpu,
             "loadgen_busy": own / ((done_ns - start_ns) / 1e9),
             "timed_out": timed_out,
-            "note": "" if fleet.presence_frames else "no presence frame: the twin tracks nobody",
+            "note": "" if fleet.presence_frames else "no presence frame: the server tracks nobody",
         }
     finally:
         await server.stop()

@@ -53,7 +53,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--heartbeat", type=float, default=30.0, help="client heartbeat interval")
     p.add_argument("--timeout", type=float, default=30.0, help="bound of every single wait")
     p.add_argument("--servers", default="floor,phxpy", help="comma-separated: floor,phxpy")
+    p.add_argument(
+        "--rounds", type=int, default=2, help="rounds, in ABBA order (floor phxpy phxpy floor)"
+    )
     p.add_argument("--no-presence", action="store_true", help="skip the Presence burst")
+    p.add_argument(
+        "--presence-server",
+        choices=("presence", "twin"),
+        default="presence",
+        help="the bench's presence server, or examples/twin.py",
+    )
     p.add_argument(
         "--profile",
         action="store_true",
@@ -67,6 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.broadcasts = min(args.broadcasts, 20)
         args.burst = min(args.burst, 5)
         args.presence_clients = min(args.presence_clients, 100)
+        args.rounds = 1
     return args
 
 
@@ -155,7 +165,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "started": stamp,
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "machine": machine() | {"server_core": server_core, "loadgen_core": loadgen_core},
-        "results": {},
+        "rounds": [],
     }
     kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
     print(
@@ -166,21 +176,32 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     )
     profiles: list[Path] = []
     async with aiohttp.ClientSession() as http:
-        for kind in kinds:
-            profile = args.results / f"{stamp}-{kind}.prof" if args.profile else None
-            if profile is not None:
-                args.results.mkdir(parents=True, exist_ok=True)
-                profiles.append(profile)
-            document["results"][kind] = await bench_server(kind, args, http, server_core, profile)
+        for number in range(args.rounds):
+            # ABBA: a slow drift of the machine's load favours neither server.
+            order = kinds if number % 2 == 0 else kinds[::-1]
+            results: dict[str, Any] = {}
+            for kind in order:
+                profile = None
+                if args.profile:
+                    profile = args.results / f"{stamp}-{kind}-r{number + 1}.prof"
+                    args.results.mkdir(parents=True, exist_ok=True)
+                    profiles.append(profile)
+                print(f"round {number + 1}/{args.rounds}: {kind}", flush=True)
+                results[kind] = await bench_server(kind, args, http, server_core, profile)
+            document["rounds"].append(results)
+        document["summary"] = report.pooled(document["rounds"])
         if not args.no_presence:
             if presence_available():
-                profile = args.results / f"{stamp}-twin.prof" if args.profile else None
+                profile = None
+                if args.profile:
+                    profile = args.results / f"{stamp}-{args.presence_server}.prof"
                 if profile is not None:
                     profiles.append(profile)
                 print(f"  presence burst: {args.presence_clients} clients...", flush=True)
                 document["presence"] = await presence_burst(
                     args.presence_clients,
                     http,
+                    args.presence_server,
                     server_core,
                     profile,
                     concurrency=args.concurrency,
@@ -196,12 +217,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     raise_fd_limit()
     document = asyncio.run(main_async(args))
-    results = document["results"]
-    print()
-    if results:
+    for number, results in enumerate(document["rounds"], 1):
+        print(f"\n=== round {number}")
         print(report.fanout_table(results))
-        print()
-        for line in report.verdicts(results):
+    if document["rounds"]:
+        print(f"\n=== summary over {len(document['rounds'])} round(s)")
+        for line in report.summary_lines(document["summary"]):
             print(line)
     presence = document.get("presence")
     if presence:

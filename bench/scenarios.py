@@ -81,11 +81,11 @@ async def connect_fleet(
             latencies.append(time.monotonic_ns() - t0)
             fleet.clients.append(client)
 
-    cpu0 = server.cpu_seconds()
+    probe = server.load_probe()
     wall0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, count)))))
     seconds = time.perf_counter() - wall0
-    cpu = server.cpu_seconds() - cpu0
+    cpu = probe.server_cpu()
     latencies.sort()
     joined = len(latencies)
     return ConnectResult(
@@ -124,10 +124,8 @@ class FanoutResult:
     p50_ms: float
     p99_ms: float
     max_ms: float
-    trigger_s: float
-    """Total time the admin broadcast requests took (the server's send loops)."""
-    tail_s: float
-    """Total time from their answers until the last client had read everything."""
+    server_core_others: float
+    """Share of the server's core taken by other processes meanwhile (noise)."""
 
 
 async def fanout(
@@ -146,25 +144,21 @@ async def fanout(
     clients = len(fleet.clients)
     sent = 0
     timed_out = False
-    trigger_s = tail_s = 0.0
-    cpu0, own0, wall0 = server.cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    probe = server.load_probe()
+    own0, wall0 = own_cpu_seconds(), time.perf_counter()
     while sent < broadcasts and not timed_out:
         count = min(burst, broadcasts - sent)
         fleet.expect(fleet.deliveries + count * clients)
         params = {"topic": fleet.topic, "seq": sent, "count": count, "pad": pad}
-        t0 = time.perf_counter()
         await server.admin(http, "POST", "/bench/broadcast", **params)
-        t1 = time.perf_counter()
         sent += count
         try:
             await asyncio.wait_for(fleet.reached.wait(), timeout)
         except TimeoutError:
             timed_out = True
-        t2 = time.perf_counter()
-        trigger_s += t1 - t0
-        tail_s += t2 - t1
     seconds = time.perf_counter() - wall0
-    server_cpu = server.cpu_seconds() - cpu0
+    server_cpu = probe.server_cpu()
+    others = probe.others_share()
     loadgen_cpu = own_cpu_seconds() - own0
     await asyncio.sleep(0.2)  # late duplicates, if any, would land now
     expected = sent * clients
@@ -191,6 +185,5 @@ async def fanout(
         p50_ms=percentile(latencies, 0.50) / 1e6,
         p99_ms=percentile(latencies, 0.99) / 1e6,
         max_ms=latencies[-1] / 1e6 if latencies else 0.0,
-        trigger_s=trigger_s,
-        tail_s=tail_s,
+        server_core_others=others,
     )

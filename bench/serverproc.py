@@ -10,17 +10,42 @@ from typing import Any
 
 import aiohttp
 
-from .sysinfo import cpu_seconds, rss_kib
+from .sysinfo import core_seconds, cpu_seconds, rss_kib
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 
 
+class LoadProbe:
+    """Over a window: the server's CPU time, and how busy its core was with other work."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.cpu0 = server.cpu_seconds()
+        self.busy0, self.total0 = core_seconds(server.core)
+
+    def server_cpu(self) -> float:
+        return self.server.cpu_seconds() - self.cpu0
+
+    def others_share(self) -> float:
+        """Share of the server's core used by other processes during the window (other
+        tenants of a shared machine, kernel threads). High values make wall-clock figures
+        unreliable; CPU-time figures hold up better."""
+        busy, total = core_seconds(self.server.core)
+        elapsed = total - self.total0
+        if self.server.core is None or elapsed <= 0:
+            return 0.0
+        return max(0.0, (busy - self.busy0 - self.server_cpu()) / elapsed)
+
+
 class ServerProcess:
     """A running ``python -m bench.servers KIND``; its CPU and RSS read from /proc."""
 
-    def __init__(self, kind: str, proc: asyncio.subprocess.Process, port: int) -> None:
+    def __init__(
+        self, kind: str, proc: asyncio.subprocess.Process, port: int, core: int | None
+    ) -> None:
         self.kind = kind
+        self.core = core
         self.proc = proc
         self.pid = proc.pid
         self.port = port
@@ -45,7 +70,7 @@ class ServerProcess:
             proc.kill()
             await proc.wait()
             raise RuntimeError(f"the {kind} server did not start") from None
-        return cls(kind, proc, int(info["port"]))
+        return cls(kind, proc, int(info["port"]), cpu)
 
     def url(self, path: str) -> str:
         return f"http://{HOST}:{self.port}{path}"
@@ -55,6 +80,9 @@ class ServerProcess:
 
     def rss_kib(self) -> int:
         return rss_kib(self.pid)
+
+    def load_probe(self) -> LoadProbe:
+        return LoadProbe(self)
 
     async def admin(
         self, http: aiohttp.ClientSession, method: str, path: str, **params: Any

@@ -6,7 +6,9 @@
   frame with a canned ok reply (so the same Phoenix client can "join"); a broadcast is one
   pre-encoded string and ``await ws.send_str(text)`` over the set: the simplest fast
   aiohttp fan-out, the floor phxpy is compared with.
-* ``twin``: ``examples/twin.py`` as is (Presence included, when phxpy has it).
+* ``presence``: the same minimal channel, plus what the twin does after a join: track the
+  joiner in Presence under its ``user`` param and push it ``presence_state``.
+* ``twin``: ``examples/twin.py`` (with Presence on).
 
 Every kind adds the same admin routes: ``POST /bench/broadcast?topic=T&seq=S&count=C&pad=P``
 does C broadcasts of ``{"seq": S+i, "t": <monotonic ns>, "pad": "x" * P}`` as event
@@ -23,6 +25,7 @@ import asyncio
 import cProfile
 import gc
 import importlib.util
+import inspect
 import json
 import logging
 import os
@@ -49,7 +52,7 @@ Broadcaster = Callable[[str, int, int, str], Awaitable[None]]
 """``(topic, first_seq, count, pad)``: do ``count`` broadcasts."""
 Counter = Callable[[], int]
 
-KINDS = ("phxpy", "floor", "twin")
+KINDS = ("phxpy", "floor", "presence", "twin")
 
 
 def bench_payload(seq: int, pad: str) -> dict[str, Any]:
@@ -79,6 +82,24 @@ class BenchSocket(Socket):
 BenchSocket.channel("room:*", BenchChannel)
 
 
+class PresenceChannel(BenchChannel):
+    async def after_join(self) -> None:
+        presence = self.socket.endpoint.presence
+        meta = {"online_at": str(int(time.time()))}
+        await presence.track(self, self.assigns["user"], meta)
+        await self.push("presence_state", presence.list(self.topic))
+
+
+class PresenceSocket(Socket):
+    async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
+        user = params.get("user")
+        self.assigns["user"] = user if isinstance(user, str) else "anon"
+        return True
+
+
+PresenceSocket.channel("room:*", PresenceChannel)
+
+
 def phxpy_app(app: web.Application | None = None) -> tuple[web.Application, Broadcaster, Counter]:
     if app is None:
         app = web.Application()
@@ -92,14 +113,22 @@ def phxpy_app(app: web.Application | None = None) -> tuple[web.Application, Broa
     return app, broadcast, lambda: len(endpoint.sessions)
 
 
+def presence_app() -> tuple[web.Application, Broadcaster, Counter]:
+    app = web.Application()
+    phxpy.mount(app, "/socket", PresenceSocket, check_origin=False)
+    return phxpy_app(app)
+
+
 def twin_app() -> tuple[web.Application, Broadcaster, Counter]:
     spec = importlib.util.spec_from_file_location("phxpy_twin", ROOT / "examples" / "twin.py")
     if spec is None or spec.loader is None:
         raise RuntimeError("examples/twin.py not found")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    create_app: Callable[[], web.Application] = module.create_app
-    return phxpy_app(create_app())
+    create_app: Callable[..., web.Application] = module.create_app
+    # The twin tracks presence only when asked to (newer versions) or always (older ones).
+    wants_flag = "presence" in inspect.signature(create_app).parameters
+    return phxpy_app(create_app(presence=True) if wants_flag else create_app())
 
 
 # ------------------------------------------------------------------- floor
@@ -164,6 +193,8 @@ def build(kind: str) -> web.Application:
         app, broadcast, count = phxpy_app()
     elif kind == "floor":
         app, broadcast, count = floor_app()
+    elif kind == "presence":
+        app, broadcast, count = presence_app()
     elif kind == "twin":
         app, broadcast, count = twin_app()
     else:

@@ -36,6 +36,19 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def core_seconds(core: int | None) -> tuple[float, float]:
+    """(busy, total) seconds of one core since boot, all processes, from /proc/stat; the
+    whole machine when ``core`` is None. Busy minus our server's CPU is other tenants' load."""
+    name = "cpu" if core is None else f"cpu{core}"
+    for line in Path("/proc/stat").read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] == name:
+            ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+            idle = ticks[3] + ticks[4]
+            return (sum(ticks) - idle) / _TICKS, sum(ticks) / _TICKS
+    raise RuntimeError(f"no {name} in /proc/stat")
+
+
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime

@@ -7,8 +7,9 @@ Socket at /socket (WebSocket and LongPoll, origin check off). Connect needs the 
 ``user`` (default ``anon``); the socket id is ``users_socket:<user>``. Channel ``room:*``:
 
 * join ``room:lobby`` → ok ``{"joined": true, "echo": <join payload>}``; ``room:private`` →
-  error ``{"reason": "unauthorized"}``; any other ``room:*`` → ok ``{}``. Every joiner is
-  tracked in Presence under its user with ``{"online_at": "<unix seconds>"}`` and gets
+  error ``{"reason": "unauthorized"}``; any other ``room:*`` → ok ``{}``. With presence on
+  (``create_app(presence=True)``, as when run as a script) every joiner is tracked in
+  Presence under its user with ``{"online_at": "<unix seconds>"}`` and gets
   ``presence_state``.
 * ``ping`` → ok with the payload; ``shout`` → broadcast ``shout``, no reply; ``error_reply``
   → error ``{"reason": "nope"}``; ``crash`` → the channel crashes; ``binary`` with a binary
@@ -25,7 +26,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -45,8 +46,8 @@ class RoomChannel(Channel):
         return Ok()
 
     async def after_join(self) -> None:
-        presence = getattr(self.socket.endpoint, "presence", None)
-        if presence is not None:
+        if isinstance(self.socket, UserSocket) and self.socket.track_presence:
+            presence = self.socket.endpoint.presence
             meta = {"online_at": str(int(time.time()))}
             await presence.track(self, self.assigns["user"], meta)
             await self.push("presence_state", presence.list(self.topic))
@@ -67,6 +68,8 @@ class RoomChannel(Channel):
 
 
 class UserSocket(Socket):
+    track_presence: ClassVar[bool] = False
+
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
         # phoenix.js 1.8 may carry the token as ``authToken`` instead of a param.
         if "good-token" not in (params.get("token"), connect_info.auth_token):
@@ -82,11 +85,20 @@ class UserSocket(Socket):
 UserSocket.channel("room:*", RoomChannel)
 
 
-def create_app(**options: Any) -> web.Application:
+class PresenceUserSocket(UserSocket):
+    """The same socket (same routes), with every joiner tracked in Presence."""
+
+    track_presence = True
+
+
+def create_app(*, presence: bool = False, **options: Any) -> web.Application:
+    """``presence``: track every joiner (``python examples/twin.py`` does); off by default
+    so tests of other features see only the frames they ask for."""
     app = web.Application()
     options.setdefault("check_origin", False)
     options.setdefault("longpoll", True)
-    endpoint = phxpy.mount(app, "/socket", UserSocket, **options)
+    socket = PresenceUserSocket if presence else UserSocket
+    endpoint = phxpy.mount(app, "/socket", socket, **options)
 
     async def index(_: web.Request) -> web.Response:
         return web.Response(text="phxref ok")
@@ -113,4 +125,6 @@ def create_app(**options: Any) -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(create_app(), host="127.0.0.1", port=int(os.environ.get("PORT", "4000")))
+    web.run_app(
+        create_app(presence=True), host="127.0.0.1", port=int(os.environ.get("PORT", "4000"))
+    )

@@ -22,7 +22,7 @@ Payloads from clients are untrusted: validate and authorise them here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import ChannelError
 from .types import Event, JoinRef, Payload, Ref, Topic
@@ -86,6 +86,13 @@ class Channel:
     join_ref: JoinRef
     _runner: ChannelRunner
 
+    intercept: ClassVar[frozenset[Event]] = frozenset()
+    """Broadcast events that go through :meth:`handle_out` instead of straight to the client.
+
+    Use sparingly, as Phoenix advises: an intercepted event is handled once per subscriber
+    (in each channel's mailbox, in order with its messages) instead of being encoded once
+    for all. Other events keep the fastlane."""
+
     # ------------------------------------------------------------ callbacks
 
     async def join(self, payload: Payload) -> Reply:
@@ -99,6 +106,12 @@ class Channel:
         """A message from the client. Return a :class:`Reply`, ``None`` (no reply) or
         :class:`Stop`. An event the channel does not handle is a crash, as in Phoenix."""
         raise ChannelError(f"{type(self).__name__} does not handle the event {event!r}")
+
+    async def handle_out(self, event: Event, payload: Payload) -> Stop | None:
+        """An intercepted broadcast (see :attr:`intercept`). The default forwards it; push
+        something else, return ``None`` to drop it, or :class:`Stop` the channel."""
+        await self.push(event, payload)
+        return None
 
     async def terminate(self, reason: str) -> None:
         """The channel ends: ``"left"``, ``"closed"`` (connection gone), a stop reason, or
@@ -116,7 +129,9 @@ class Channel:
 
     async def broadcast_from(self, event: Event, payload: Payload) -> None:
         """Send ``event`` to every client joined to this topic except this one."""
-        await self.socket.endpoint.broadcast(self.topic, event, payload, origin=self._runner)
+        await self.socket.endpoint.broadcast(
+            self.topic, event, payload, origin=self._runner.subscriber
+        )
 
     def reply_ref(self) -> ReplyRef:
         """Inside ``handle_in``: keep this, return ``None``, and answer later with

@@ -50,7 +50,8 @@ class Endpoint:
 
     @property
     def presence(self) -> Presence:
-        """The endpoint's :class:`~phxpy.presence.Presence`, made on first use."""
+        """The endpoint's :class:`~phxpy.presence.Presence`, made on first use (or by
+        :meth:`Presence.attach <phxpy.presence.Presence.attach>`, to configure it)."""
         if self._presence is None:
             from .presence import Presence
 
@@ -59,7 +60,8 @@ class Endpoint:
 
     @presence.setter
     def presence(self, presence: Presence) -> None:
-        """Install a configured one (before any channel tracks)."""
+        if self._presence is not None and self._presence is not presence:
+            raise ValueError("this endpoint already has a Presence")
         self._presence = presence
 
     # ------------------------------------------------------------- channels

@@ -66,8 +66,8 @@ class PresenceStats:
 
 
 class Presence:
-    """The endpoint's presence service. Get it as ``endpoint.presence``; set
-    ``endpoint.presence = Presence(endpoint, interval=...)`` to configure it."""
+    """The endpoint's presence service: ``endpoint.presence`` (made on first use), or
+    ``Presence.attach(endpoint, interval=...)`` first to configure it."""
 
     def __init__(
         self,
@@ -85,6 +85,14 @@ class Presence:
         self._flushers: dict[Topic, asyncio.Task[None]] = {}
         self._closed = False
         endpoint.on_channel_exit(self._channel_exited)
+
+    @classmethod
+    def attach(cls, endpoint: Endpoint, *, interval: float = DEFAULT_INTERVAL) -> Presence:
+        """The endpoint's presence service, made with these settings (and set as
+        ``endpoint.presence``) unless the endpoint has one already."""
+        if endpoint._presence is None:
+            endpoint.presence = cls(endpoint, interval=interval)
+        return endpoint.presence
 
     # ---------------------------------------------------------------- changes
 

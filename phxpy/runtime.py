@@ -62,7 +62,26 @@ class _AfterJoin:
 
 
 _AFTER_JOIN = _AfterJoin()
-_MailboxItem = MessageReceived | LeaveRequested | _AfterJoin
+_MailboxItem = MessageReceived | LeaveRequested | _AfterJoin | Broadcast
+"""A ``Broadcast`` in the mailbox is an intercepted one, for ``Channel.handle_out``."""
+
+
+class _Interceptor:
+    """The subscriber of a channel that intercepts events: those go to its mailbox, the
+    rest take the fastlane. Channels without intercepts subscribe their runner directly,
+    so they pay nothing for this."""
+
+    __slots__ = ("intercept", "runner")
+
+    def __init__(self, runner: ChannelRunner, intercept: frozenset[str]) -> None:
+        self.runner = runner
+        self.intercept = intercept
+
+    def deliver(self, broadcast: Broadcast) -> None:
+        if broadcast.event in self.intercept:
+            self.runner.enqueue(broadcast)
+        else:
+            self.runner.deliver(broadcast)
 
 
 class Session:
@@ -214,6 +233,7 @@ class ChannelRunner:
         "channel",
         "join_ref",
         "session",
+        "subscriber",
         "topic",
     )
 
@@ -229,6 +249,10 @@ class ChannelRunner:
         self._current: MessageReceived | None = None
         self._subscribed = False
         self._exited = False
+        intercept = type(channel).intercept
+        self.subscriber: ChannelRunner | _Interceptor = (
+            _Interceptor(self, intercept) if intercept else self
+        )
         channel.topic = topic
         channel.join_ref = join_ref
         channel.socket = session.socket
@@ -243,13 +267,13 @@ class ChannelRunner:
             self.session.sink.send(frame)
 
     def subscribe(self) -> None:
-        self.session.endpoint.pubsub.subscribe(self.topic, self)
+        self.session.endpoint.pubsub.subscribe(self.topic, self.subscriber)
         self._subscribed = True
 
     def unsubscribe(self) -> None:
         if self._subscribed:
             self._subscribed = False
-            self.session.endpoint.pubsub.unsubscribe(self.topic, self)
+            self.session.endpoint.pubsub.unsubscribe(self.topic, self.subscriber)
 
     # ------------------------------------------------------- channel → client
 
@@ -288,6 +312,8 @@ class ChannelRunner:
                 elif isinstance(item, LeaveRequested):
                     await self._leave(item)
                     alive = False
+                elif isinstance(item, Broadcast):
+                    alive = await self._handle_out(item)
                 else:
                     alive = await self._after_join()
                 if not alive:
@@ -326,6 +352,22 @@ class ChannelRunner:
             return False
         finally:
             self._current = None
+
+    async def _handle_out(self, broadcast: Broadcast) -> bool:
+        if not self._subscribed:
+            return True  # left since it was queued: no broadcast after the leave
+        try:
+            result = await self.channel.handle_out(broadcast.event, broadcast.payload)
+            if result is None:
+                return True
+            if isinstance(result, Stop):
+                await self._end(result.reason)
+                return False
+            raise ChannelError(f"handle_out must return a Stop or None, got {result!r}")
+        except Exception:
+            log.exception("channel %r crashed handling broadcast %r", self.topic, broadcast.event)
+            await self._end("crash")
+            return False
 
     async def _leave(self, leave: LeaveRequested) -> None:
         protocol = self.session.protocol

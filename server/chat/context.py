@@ -1,4 +1,4 @@
-"""What the socket and its channels share: settings, clock, database, limits, rooms."""
+"""What the socket and its channels share: settings, clock, database, limits, room locks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from phxpy import Endpoint
 from server.chat.limits import ChatLimits, RateLimiter, Throttle
 from server.chat.locks import RoomLocks
-from server.chat.members import RoomMembers
 from server.clock import Clock
 from server.config import Settings
 from server.db.engine import DbEngine
@@ -24,7 +23,6 @@ class ChatContext:
     """Set when the app starts (the engine is made in the app's cleanup context)."""
 
     def __post_init__(self) -> None:
-        self.members = RoomMembers(self.endpoint)
         self.room_locks = RoomLocks()
         self.message_limiter = RateLimiter(
             self.clock, rate=self.limits.messages_per_second, burst=self.limits.message_burst

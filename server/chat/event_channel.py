@@ -17,8 +17,8 @@ from typing import Any
 
 from phxpy import Channel, Error, Ok, Reply, Stop
 from server.chat import payloads, render
+from server.chat.announce import ROOM_DELETED
 from server.chat.context import ChatContext, chat_of
-from server.chat.members import CLOSE_EVENT, CLOSE_ROOM
 from server.chat.presence import track
 from server.chat.topics import EVENT_PREFIX, id_from_topic
 from server.db import chat as chat_store
@@ -57,6 +57,11 @@ class _Refused(Exception):
 
 
 class EventChannel(Channel):
+    # room_status passes through handle_out (rare, so the fastlane loses nothing that
+    # matters): when the event is deleted the channel forwards it and closes itself, on
+    # every node, and the client gets phx_close and does not rejoin.
+    intercept = frozenset({"room_status"})
+
     event_id: EventId
     room_id: RoomId
     user_id: UserId
@@ -83,7 +88,6 @@ class EventChannel(Channel):
             return Error({"reason": refusal.reason})
         self.event_id, self.room_id = event_id, room.id
         self.user_id, self.username = user_id, username
-        chat.members.add(event_id, self._runner)
         return Ok(
             {
                 "room": render.room(room),
@@ -132,11 +136,15 @@ class EventChannel(Channel):
     async def after_join(self) -> None:
         await track(self, self.user_id, self.username, self.chat.clock.now())
 
+    async def handle_out(self, event: str, payload: Any) -> Stop | None:
+        await self.push(event, payload)
+        if event == "room_status" and payload.get("status") == ROOM_DELETED:
+            return Stop("normal")
+        return None
+
     # ------------------------------------------------------------- messages
 
     async def handle_in(self, event: str, payload: Any) -> Reply | Stop | None:
-        if payload is CLOSE_ROOM and event == CLOSE_EVENT:
-            return Stop("normal")  # the event was deleted (see members.py)
         if event == "new_message":
             return await self._new_message(payload)
         if event == "typing":

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from phxpy import Endpoint
 from server.chat.announce import ROOM_DELETED, Announcer
-from server.chat.members import RoomMembers
 from server.chat.schedule import RoomScheduler
 from server.chat.topics import socket_id
 from server.domain import Event, EventId, Notification, UserId
@@ -22,12 +21,10 @@ class ChatRealtime:
         endpoint: Endpoint,
         announcer: Announcer,
         scheduler: RoomScheduler,
-        members: RoomMembers,
     ) -> None:
         self._endpoint = endpoint
         self._announcer = announcer
         self._scheduler = scheduler
-        self._members = members
 
     async def user_sessions_revoked(self, user_id: UserId) -> None:
         # Every socket of the user, WebSocket and LongPoll, on every node. Sockets with a
@@ -45,8 +42,8 @@ class ChatRealtime:
         self._scheduler.wake()
 
     async def event_deleted(self, event_id: EventId) -> None:
+        # Every channel of the room forwards this and closes itself (EventChannel.handle_out).
         await self._announcer.room_status(event_id, ROOM_DELETED)
-        await self._members.close_room(event_id)
 
     async def notifications_created(self, notifications: Sequence[Notification]) -> None:
         await self._announcer.notifications(notifications)

@@ -49,7 +49,7 @@ def install_chat(
     )
     announcer = Announcer(endpoint)
     scheduler = RoomScheduler(clock, announcer)
-    realtime = ChatRealtime(endpoint, announcer, scheduler, context.members)
+    realtime = ChatRealtime(endpoint, announcer, scheduler)
     socket = bind_socket(context)
     phxpy.mount(
         app,

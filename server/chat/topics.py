@@ -8,9 +8,6 @@ from server.domain import EventId, UserId
 
 EVENT_PREFIX = "event:"
 USER_PREFIX = "user:"
-# Not routable by the socket (no client can join it): the nodes' own signal to close a room's
-# channels when its event is deleted.
-ROOM_CONTROL_PREFIX = "chat_control:"
 
 
 def event_topic(event_id: EventId) -> str:
@@ -19,10 +16,6 @@ def event_topic(event_id: EventId) -> str:
 
 def user_topic(user_id: UserId) -> str:
     return f"{USER_PREFIX}{user_id}"
-
-
-def room_control_topic(event_id: EventId) -> str:
-    return f"{ROOM_CONTROL_PREFIX}{event_id}"
 
 
 def socket_id(user_id: UserId) -> str:

@@ -175,3 +175,55 @@ async def test_max_channels() -> None:
         await client.join("room:1")
         reply = await client.join("room:2")
         assert reply.response == {"reason": "too many channels joined"}
+
+
+class Guarded(Channel):
+    intercept = frozenset({"status", "secret"})
+
+    async def handle_out(self, event: str, payload: Payload) -> Stop | None:
+        if event == "secret":
+            return None  # never forwarded
+        await self.push(event, {**payload, "seen_by": self.socket.assigns["user"]})
+        return Stop("normal") if payload.get("closing") else None
+
+    async def terminate(self, reason: str) -> None:
+        ended.append((self.topic, reason))
+
+
+UserSocket.channel("guarded:*", Guarded)
+
+
+async def test_intercepted_broadcasts_go_through_handle_out() -> None:
+    endpoint = Endpoint()
+    async with connect(UserSocket, {"user": "al"}, endpoint=endpoint) as client:
+        joined = await client.join("guarded:1")
+        await endpoint.broadcast("guarded:1", "plain", {"n": 1})
+        await client.assert_push("guarded:1", "plain", {"n": 1})  # fastlane, untouched
+        await endpoint.broadcast("guarded:1", "secret", {"n": 2})
+        await endpoint.broadcast("guarded:1", "status", {"n": 3})
+        status = await client.assert_push("guarded:1", "status", {"n": 3, "seen_by": "al"})
+        assert status.join_ref == joined.join_ref  # a push of this channel, not a broadcast
+        await client.refute_push("guarded:1", "secret")
+        await endpoint.broadcast("guarded:1", "status", {"closing": True})
+        await client.assert_push("guarded:1", "status")
+        await client.assert_push("guarded:1", "phx_close")
+        assert ended == [("guarded:1", "normal")]
+
+
+async def test_broadcast_from_skips_the_sender_even_when_intercepting() -> None:
+    class Echo(Guarded):
+        async def handle_in(self, event: str, payload: Payload) -> Reply | Stop | None:
+            await self.broadcast_from("status", payload)
+            return None
+
+    UserSocket.channel("echo:*", Echo)
+    endpoint = Endpoint()
+    async with (
+        connect(UserSocket, {"user": "a"}, endpoint=endpoint) as a,
+        connect(UserSocket, {"user": "b"}, endpoint=endpoint) as b,
+    ):
+        await a.join("echo:1")
+        await b.join("echo:1")
+        await a.push("echo:1", "say", {"x": 1})
+        await b.assert_push("echo:1", "status", {"x": 1, "seen_by": "b"})
+        await a.refute_push("echo:1", "status")

@@ -17,6 +17,10 @@ async def test_embedded_socket_and_rest_broadcast(aiohttp_client: AiohttpClient)
         assert reply[4] == {"response": {"welcome": "room:lobby"}, "status": "ok"}
         assert (await client.post("/announce", data='{"body":"from REST"}')).status == 204
         assert json.loads((await ws.receive()).data) == [
-            None, None, "room:lobby", "shout", {"body": "from REST"}
+            None,
+            None,
+            "room:lobby",
+            "shout",
+            {"body": "from REST"},
         ]
         assert (await client.post("/announce", data="not json")).status == 400

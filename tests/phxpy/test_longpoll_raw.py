@@ -32,9 +32,10 @@ Client = TestClient[web.Request, web.Application]
 
 
 async def until(condition: Callable[[], bool]) -> None:
-    """Let the loop (and the loopback HTTP traffic) run until ``condition`` holds."""
+    """Let the loop (and the loopback HTTP traffic) run until ``condition`` holds: a state
+    of the server, not a duration, so no timing is assumed."""
     async with asyncio.timeout(WAIT):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - the condition has no event to wait on
             await asyncio.sleep(0)
 
 
@@ -118,7 +119,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def twin(aiohttp_client: AiohttpClient, clock: FakeClock) -> Client:
-    return await aiohttp_client(create_app(endpoint=Endpoint(clock=clock)))
+    return await aiohttp_client(create_app(endpoint=Endpoint(clock=clock), presence=True))
 
 
 async def poll_waiting(session: LongPollSession, clock: FakeClock, idle: int) -> None:
@@ -317,9 +318,7 @@ async def test_post_without_a_session_is_410(twin: Client) -> None:
         (base64.b64encode(b"\x07garbage").decode(), "invalid message"),
     ],
 )
-async def test_malformed_post_ends_only_that_session(
-    twin: Client, body: str, reason: str
-) -> None:
+async def test_malformed_post_ends_only_that_session(twin: Client, body: str, reason: str) -> None:
     victim, bystander = LongPoller(twin), LongPoller(twin, "token=good-token&user=bo&vsn=2.0.0")
     await victim.open()
     await bystander.open()
@@ -356,6 +355,7 @@ async def test_oversized_body_is_413_and_the_session_lives(
     status, body = await poller.post(big)
     assert status == 413
     assert body == {"status": 413, "reason": "body larger than 1024 bytes"}
+
     # Also without a Content-Length (chunked): the limit is counted while reading.
     async def chunks() -> Any:
         for _ in range(4):
@@ -387,7 +387,11 @@ async def test_a_frame_slower_than_the_window_is_408(
     SlowSocket.channel("slow:*", Slow)
     app = web.Application()
     phxpy.mount(
-        app, "/socket", SlowSocket, endpoint=Endpoint(clock=clock), longpoll=True,
+        app,
+        "/socket",
+        SlowSocket,
+        endpoint=Endpoint(clock=clock),
+        longpoll=True,
         check_origin=False,
     )
     client = await aiohttp_client(app)
@@ -417,9 +421,11 @@ async def test_binary_frames_in_and_a_binary_reply_refused_cleanly(twin: Client)
     # gets an error reply to its push at once instead of a timeout.
     reply = await poller.reply("8")
     assert reply == [
-        "3", "8", LOBBY, "phx_reply",
-        {"response": {"reason": "binary payloads cannot be sent over longpoll"},
-         "status": "error"},
+        "3",
+        "8",
+        LOBBY,
+        "phx_reply",
+        {"response": {"reason": "binary payloads cannot be sent over longpoll"}, "status": "error"},
     ]
     # A binary broadcast is dropped for this client; the session goes on.
     await transport_of(twin).endpoint.broadcast(LOBBY, "image", b"\x00\x01")
@@ -510,21 +516,19 @@ async def test_phoenix_1_7_22_content_type_still_splits_lines(twin: Client) -> N
 # ------------------------------------------------------------------ session end
 
 
-async def test_session_expires_when_no_poll_starts_for_15s(
-    twin: Client, clock: FakeClock
-) -> None:
+async def test_session_expires_when_no_poll_starts_for_15s(twin: Client, clock: FakeClock) -> None:
     poller = LongPoller(twin)
     old = await poller.open()
     await poller.join()
     await poller.receive(lambda m: m[3] == "presence_diff")
-    endpoint = transport_of(twin).endpoint
-    assert LOBBY in endpoint.presence.state.topics()
+    presence = transport_of(twin).endpoint.presence
+    assert LOBBY in presence.state.topics()
     clock.advance(14.9)
     await asyncio.sleep(0)
     assert transport_of(twin).sessions
     clock.advance(0.1)
     await until(lambda: not transport_of(twin).sessions)
-    await until(lambda: LOBBY not in endpoint.presence.state.topics())  # channel terminated
+    await until(lambda: LOBBY not in presence.state.topics())  # the channel terminated
     body = await poller.get()
     assert body["status"] == 410 and body["token"] != old
 
@@ -538,7 +542,7 @@ async def test_a_client_that_stops_polling_is_dropped_when_its_buffer_overflows(
     poller = LongPoller(client)
     await poller.open()
     await poller.join()
-    for n in range(10):
+    for _ in range(10):
         await client.post(f"/admin/broadcast?topic={LOBBY}&event=news", json={"pad": "x" * 600})
     # The backlog is gone; the client learns its channel is dead, then gets a new session.
     messages = await poller.messages()

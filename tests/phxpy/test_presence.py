@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from examples.twin import UserSocket
+from examples.twin import PresenceUserSocket
 from phxpy import Channel, Endpoint, Presence, PresenceError
 from phxpy.testing import ChannelClient, FakeClock, connect
 
@@ -26,12 +26,21 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def endpoint(clock: FakeClock) -> Endpoint:
-    return Endpoint(clock=clock)
+    endpoint = Endpoint(clock=clock)
+    Presence.attach(endpoint)
+    return endpoint
+
+
+def presence_of(endpoint: Endpoint) -> Presence:
+    assert endpoint.presence is not None
+    return endpoint.presence
 
 
 @contextlib.asynccontextmanager
 async def member(endpoint: Endpoint, user: str) -> AsyncIterator[ChannelClient]:
-    async with connect(UserSocket, {"token": "good-token", "user": user}, endpoint=endpoint) as c:
+    async with connect(
+        PresenceUserSocket, {"token": "good-token", "user": user}, endpoint=endpoint
+    ) as c:
         yield c
 
 
@@ -85,8 +94,13 @@ async def test_update_is_one_diff_with_prev(endpoint: Endpoint, clock: FakeClock
         new_ref = await endpoint.presence.update(channel, "u1", {"status": "away"})
         clock.advance(endpoint.presence.interval)
         assert await diff(a) == {
-            "joins": {"u1": {"metas": [{"status": "away", "phx_ref": new_ref,
-                                        "phx_ref_prev": old["phx_ref"]}]}},
+            "joins": {
+                "u1": {
+                    "metas": [
+                        {"status": "away", "phx_ref": new_ref, "phx_ref_prev": old["phx_ref"]}
+                    ]
+                }
+            },
             "leaves": {"u1": {"metas": [old]}},
         }
 
@@ -193,9 +207,12 @@ async def test_tracking_by_topic_and_errors(endpoint: Endpoint, clock: FakeClock
         await presence.track(channel, "u1", {})
 
 
-async def test_presence_is_configurable_per_endpoint(clock: FakeClock) -> None:
+async def test_presence_can_be_configured_before_use(clock: FakeClock) -> None:
     endpoint = Endpoint(clock=clock)
-    endpoint.presence = Presence(endpoint, interval=0)
+    presence = Presence.attach(endpoint, interval=0)
+    assert endpoint.presence is presence is Presence.attach(endpoint)
+    with pytest.raises(ValueError):
+        endpoint.presence = Presence(endpoint)
     async with member(endpoint, "u1") as a, member(endpoint, "u2") as b:
         await joined(a)
         await diff(a)

@@ -30,7 +30,9 @@ def test_track_lists_metas_by_key_with_unique_refs() -> None:
     ref_c, _ = state.track(ROOM, "u2", "tab-c", {})
     assert len({ref_a, ref_b, ref_c}) == 3
     assert state.list(ROOM) == {
-        "u1": {"metas": [{"online_at": "1", "phx_ref": ref_a}, {"online_at": "2", "phx_ref": ref_b}]},
+        "u1": {
+            "metas": [{"online_at": "1", "phx_ref": ref_a}, {"online_at": "2", "phx_ref": ref_b}]
+        },
         "u2": {"metas": [{"phx_ref": ref_c}]},
     }
     assert state.list("room:empty") == {}
@@ -70,7 +72,9 @@ def test_update_emits_join_with_prev_and_leave_in_one_diff() -> None:
     old_ref, _ = state.track(ROOM, "u1", 1, {"status": "here"})
     new_ref, diff = state.update(ROOM, "u1", 1, {"status": "away"})
     assert diff.payload() == {
-        "joins": {"u1": {"metas": [{"status": "away", "phx_ref": new_ref, "phx_ref_prev": old_ref}]}},
+        "joins": {
+            "u1": {"metas": [{"status": "away", "phx_ref": new_ref, "phx_ref_prev": old_ref}]}
+        },
         "leaves": {"u1": {"metas": [{"status": "here", "phx_ref": old_ref}]}},
     }
     _, diff = state.update(ROOM, "u1", 1, lambda old: {**old, "typing": True})

@@ -38,7 +38,7 @@ def test_same_secret_verifies_across_signers_other_secret_does_not() -> None:
 def test_tampered_tokens_are_nobody() -> None:
     signer = SessionSigner(b"secret")
     session_id, token = signer.issue()
-    other_id, other = signer.issue()
+    other_id, _ = signer.issue()
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     swapped = f"{other_id}.{token.split('.')[1]}"
     for bad in (flipped, swapped, token + "x", token[1:], session_id, "", None, "a.b", " " + token):

@@ -75,9 +75,12 @@ class Api:
             status = response.status
         text = raw.decode("utf-8", "replace")
         assert "$2b$" not in text, f"a bcrypt hash leaked from {method} {path}: {text}"
-        if 200 <= status < 300:
-            assert "password_hash" not in text, f"{method} {path} leaked: {text}"
-        assert status == expected, f"{method} {path}: expected {expected}, got {status}: {text}"
+        # (The API's own description names the request field, of course.)
+        if 200 <= status < 300 and path != "/api/openapi.json":
+            assert "password_hash" not in text, f"{method} {path} leaked: {text[:500]}"
+        assert status == expected, (
+            f"{method} {path}: expected {expected}, got {status}: {text[:500]}"
+        )
         body = json.loads(raw) if raw else None
         check_response(self.document, method, path.split("?", 1)[0], status, body)
         return body

@@ -36,14 +36,25 @@ async def test_create_event_with_its_room(api: Api) -> None:
 @pytest.mark.parametrize(
     ("start", "end", "stored_start", "stored_end"),
     [
-        ("2025-01-01T19:00:07", "2025-01-01T23:00:07", "2025-01-01T19:00:07",
-         "2025-01-01T23:00:07"),
-        ("2025-01-01T22:00:00+03:00", "2025-01-02T01:30:00+03:00", "2025-01-01T19:00:00",
-         "2025-01-01T22:30:00"),
-        ("2025-01-01T19:00:00Z", "2025-01-01 23:00", "2025-01-01T19:00:00",
-         "2025-01-01T23:00:00"),
-        ("2025-01-01 19:00:07.999", "2025-01-01t23:00:07-0130", "2025-01-01T19:00:07",
-         "2025-01-02T00:30:07"),
+        (
+            "2025-01-01T19:00:07",
+            "2025-01-01T23:00:07",
+            "2025-01-01T19:00:07",
+            "2025-01-01T23:00:07",
+        ),
+        (
+            "2025-01-01T22:00:00+03:00",
+            "2025-01-02T01:30:00+03:00",
+            "2025-01-01T19:00:00",
+            "2025-01-01T22:30:00",
+        ),
+        ("2025-01-01T19:00:00Z", "2025-01-01 23:00", "2025-01-01T19:00:00", "2025-01-01T23:00:00"),
+        (
+            "2025-01-01 19:00:07.999",
+            "2025-01-01t23:00:07-0130",
+            "2025-01-01T19:00:07",
+            "2025-01-02T00:30:07",
+        ),
     ],
 )
 async def test_times_in_iso_8601_are_converted_to_naive_utc(
@@ -126,9 +137,7 @@ async def test_update_event_refusals(api: Api) -> None:
     assert await snapshot(api.engine) == before
 
 
-async def test_moving_an_event_notifies_its_holders(
-    api: Api, realtime: RecordingRealtime
-) -> None:
+async def test_moving_an_event_notifies_its_holders(api: Api, realtime: RecordingRealtime) -> None:
     event = await api.create_event()
     ayla, bora = await api.holder(event["id"]), await api.holder(event["id"])
     outsider = await api.sign_up()
@@ -145,9 +154,7 @@ async def test_moving_an_event_notifies_its_holders(
         ]
         assert "2025-01-01T20:00:00" in listed[0]["message"]
         assert "Izmir" in listed[0]["message"]
-    assert (await api.get("/api/notifications", token=outsider.token, expected=200)) == {
-        "data": []
-    }
+    assert (await api.get("/api/notifications", token=outsider.token, expected=200)) == {"data": []}
     assert realtime.calls[-2:] == [
         ("event_updated", (event["id"], frozenset({"start_time", "location"}))),
         ("notifications_created", sorted([ayla.id, bora.id])),
@@ -178,26 +185,38 @@ async def test_delete_event_removes_everything_that_belongs_to_it(
     event, other = await api.create_event(), await api.create_event(name="other")
     fan = await api.holder(event["id"])
     other_fan = await api.holder(other["id"])
-    await api.post("/api/events/update_event",
-                   {"id": event["id"], "event": {"location": "Izmir"}}, service=True,
-                   expected=200)
+    await api.post(
+        "/api/events/update_event",
+        {"id": event["id"], "event": {"location": "Izmir"}},
+        service=True,
+        expected=200,
+    )
     async with api.engine.begin() as conn:
         room_id = event["chat_room"]["id"]
         await room_store.transition_room(conn, room_id, RoomStatus.ACTIVE, now=datetime.now())
         await message_store.insert_message(
-            conn, chat_room_id=room_id, user_id=fan.id, username=fan.username, content="hi",
+            conn,
+            chat_room_id=room_id,
+            user_id=fan.id,
+            username=fan.username,
+            content="hi",
             now=datetime.now(),
         )
 
     await api.delete(f"/api/events/{event['id']}", service=True, expected=204)
     assert realtime.calls[-1] == ("event_deleted", event["id"])
     await api.get(f"/api/events/{event['id']}", service=True, expected=404)
-    await api.post("/api/events/get_chat_room_by_id", {"event_id": event["id"]}, service=True,
-                   expected=404)
+    await api.post(
+        "/api/events/get_chat_room_by_id", {"event_id": event["id"]}, service=True, expected=404
+    )
     async with api.engine.connect() as conn:
+
         async def count(table: Any, *where: Any) -> int:
-            return int((await conn.execute(select(func.count()).select_from(table).where(*where)))
-                       .scalar_one())
+            return int(
+                (
+                    await conn.execute(select(func.count()).select_from(table).where(*where))
+                ).scalar_one()
+            )
 
         assert await count(tickets, tickets.c.event_id == event["id"]) == 0
         assert await count(chat_rooms, chat_rooms.c.event_id == event["id"]) == 0
@@ -217,24 +236,30 @@ async def test_get_chat_room_by_event_id(api: Api) -> None:
     event = await api.create_event()
     fan = await api.sign_up()
     body = await api.post(
-        "/api/events/get_chat_room_by_id", {"event_id": event["id"].upper()}, token=fan.token,
+        "/api/events/get_chat_room_by_id",
+        {"event_id": event["id"].upper()},
+        token=fan.token,
         expected=200,
     )
     assert body["data"] == event["chat_room"]
     missing = await api.post("/api/events/get_chat_room_by_id", {}, service=True, expected=422)
     assert missing == {"errors": {"event_id": ["can't be blank"]}}
     for bad in ("nope", 7, ["x"], UNKNOWN):
-        await api.post("/api/events/get_chat_room_by_id", {"event_id": bad}, service=True,
-                       expected=404)
+        await api.post(
+            "/api/events/get_chat_room_by_id", {"event_id": bad}, service=True, expected=404
+        )
 
 
 async def test_list_shows_upcoming_events_soonest_first(api: Api) -> None:
-    later = await api.create_event(name="later", start_time="2025-03-01 19:00:00",
-                                   end_time="2025-03-01 22:00:00")
-    sooner = await api.create_event(name="sooner", start_time="2025-02-01 19:00:00",
-                                    end_time="2025-02-01 22:00:00")
-    await api.create_event(name="past", start_time="2024-11-01 19:00:00",
-                           end_time="2024-11-01 22:00:00")
+    later = await api.create_event(
+        name="later", start_time="2025-03-01 19:00:00", end_time="2025-03-01 22:00:00"
+    )
+    sooner = await api.create_event(
+        name="sooner", start_time="2025-02-01 19:00:00", end_time="2025-02-01 22:00:00"
+    )
+    await api.create_event(
+        name="past", start_time="2024-11-01 19:00:00", end_time="2024-11-01 22:00:00"
+    )
     fan = await api.sign_up()
     listed = await api.get("/api/events", token=fan.token, expected=200)
     assert [e["id"] for e in listed["data"]] == [sooner["id"], later["id"]]

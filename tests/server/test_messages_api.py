@@ -21,8 +21,12 @@ async def post_messages(
         await room_store.transition_room(conn, room_id, RoomStatus.ACTIVE, now=clock.now())
         for n in range(1, count + 1):
             await message_store.insert_message(
-                conn, chat_room_id=room_id, user_id=author.id, username=author.username,
-                content=f"message {n}", now=clock.now(),
+                conn,
+                chat_room_id=room_id,
+                user_id=author.id,
+                username=author.username,
+                content=f"message {n}",
+                now=clock.now(),
             )
 
 
@@ -62,10 +66,16 @@ async def test_history_refusals(api: Api) -> None:
     await api.get(path, token=outsider.token, expected=403)
     await api.get(path, service=True, expected=403)
     await api.get(path, expected=401)
-    await api.get("/api/events/44d2557e-ec2b-4dc5-a0cc-f8b5cb83bc6f/messages", token=fan.token,
-                  expected=404)
-    for query, field in [("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit"),
-                         ("before=-1", "before"), ("before=1e3", "before")]:
+    await api.get(
+        "/api/events/44d2557e-ec2b-4dc5-a0cc-f8b5cb83bc6f/messages", token=fan.token, expected=404
+    )
+    for query, field in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("before=-1", "before"),
+        ("before=1e3", "before"),
+    ]:
         body = await api.get(f"{path}?{query}", token=fan.token, expected=422)
         assert list(body["errors"]) == [field]
 
@@ -75,8 +85,7 @@ async def test_history_outlives_its_authors_account(api: Api, clock: ManualClock
     author, reader = await api.holder(event["id"]), await api.holder(event["id"])
     await post_messages(api, clock, event["chat_room"]["id"], author, 2)
     await api.delete(f"/api/users/delete_user/{author.id}", token=author.token, expected=204)
-    body = await api.get(f"/api/events/{event['id']}/messages", token=reader.token,
-                         expected=200)
+    body = await api.get(f"/api/events/{event['id']}/messages", token=reader.token, expected=200)
     assert [(m["user_id"], m["username"], m["content"]) for m in body["data"]] == [
         (None, author.username, "message 1"),
         (None, author.username, "message 2"),

@@ -14,8 +14,7 @@ async def store(api: Api, clock: ManualClock, fan: Session, event_id: str, text:
     async with api.engine.begin() as conn:
         [stored] = await notification_store.insert_notifications(
             conn,
-            [NewNotification(user_id=fan.id, event_id=event_id, kind="room_opened",
-                             message=text)],
+            [NewNotification(user_id=fan.id, event_id=event_id, kind="room_opened", message=text)],
             now=clock.now(),
         )
     clock.advance(timedelta(minutes=1))
@@ -57,6 +56,9 @@ async def test_mark_read_is_idempotent_and_private(api: Api, clock: ManualClock)
     await api.post(path, token=fan.token, expected=200)
     await api.post(path, token=other.token, expected=403)
     await api.post(path, expected=401)
-    await api.post("/api/notifications/44d2557e-ec2b-4dc5-a0cc-f8b5cb83bc6f/read",
-                   token=fan.token, expected=404)
+    await api.post(
+        "/api/notifications/44d2557e-ec2b-4dc5-a0cc-f8b5cb83bc6f/read",
+        token=fan.token,
+        expected=404,
+    )
     await api.post("/api/notifications/nope/read", token=fan.token, expected=404)

@@ -14,16 +14,17 @@ from tests.server.api_client import Api
 SEED_EVENT_ID = "44d2557e-ec2b-4dc5-a0cc-f8b5cb83bc6f"
 SEED_BAD_ID = "44d2557e-ehb0-a45e-a0cc-f8b5cb83bc6f"
 
-CREATE_EVENT = """
-      {"event": {
-        "name": "concert",
-        "description": "A great music concert",
-        "location": "Antalya",
-        "start_time": "2025-01-01 19:00:07",
-        "end_time": "2025-01-01 23:00:07"
-	      }
-	   }
-"""
+# As in the seed, tabs and trailing spaces included (hence the escapes).
+CREATE_EVENT = (
+    '      {"event": {\n'
+    '        "name": "concert",\n'
+    '        "description": "A great music concert",\n'
+    '        "location": "Antalya",\n'
+    '        "start_time": "2025-01-01 19:00:07",\n'
+    '        "end_time": "2025-01-01 23:00:07"\n'
+    "\t      }\n"
+    "\t   }\n"
+)
 UPDATE_EVENT = {
     "id": SEED_EVENT_ID,
     "event": {
@@ -34,21 +35,16 @@ UPDATE_EVENT = {
         "end_time": "2025-01-01 23:30:00",
     },
 }
-SIGN_UP = """
-  {
-    "user_params": {
-    "username": "sample_user", 
-    "email": "sample@email.com" , 
-    "password_hash": "hashed+password"
-    }
-  }
-"""
-SIGN_IN = """
-  {
-    "email": "sample@email.com", 
-    "password_hash": "hashed+password"
-  }
-"""
+SIGN_UP = (
+    "  {\n"
+    '    "user_params": {\n'
+    '    "username": "sample_user", \n'
+    '    "email": "sample@email.com" , \n'
+    '    "password_hash": "hashed+password"\n'
+    "    }\n"
+    "  }\n"
+)
+SIGN_IN = '  {\n    "email": "sample@email.com", \n    "password_hash": "hashed+password"\n  }\n'
 UPDATE_USER = {
     "id": SEED_BAD_ID,
     "user_params": {"email": "updated@email.com", "password_hash": "updated+hashed+password"},

@@ -64,8 +64,7 @@ async def test_create_ticket_refusals(
 
 
 async def test_create_ticket_needs_the_ticket_object(api: Api) -> None:
-    body = await api.post("/api/tickets/create", {"ticket_number": "1"}, service=True,
-                          expected=422)
+    body = await api.post("/api/tickets/create", {"ticket_number": "1"}, service=True, expected=422)
     assert body == {"errors": {"ticket": ["can't be blank"]}}
 
 
@@ -91,9 +90,7 @@ async def test_assign_ticket_refusals(api: Api) -> None:
     before = await snapshot(api.engine)
     taken = await api.assign(ticket["id"], bora.id, expected=409)
     assert taken == {"errors": {"detail": "ticket is already assigned to another user"}}
-    assert (await api.assign(UNKNOWN, ayla.id, expected=404)) == {
-        "errors": {"detail": "Not Found"}
-    }
+    assert (await api.assign(UNKNOWN, ayla.id, expected=404)) == {"errors": {"detail": "Not Found"}}
     await api.assign(ticket["id"], UNKNOWN, expected=404)
     await api.assign("nope", ayla.id, expected=404)
     await api.assign(ticket["id"], "nope", expected=404)

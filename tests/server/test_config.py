@@ -1,0 +1,132 @@
+"""Settings from the environment, the development secrets, and ``python -m server``."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, Settings, normalize_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "k" * 40
+
+
+def env(tmp_path: Path, **values: str) -> dict[str, str]:
+    base = {
+        "DATABASE_URL": f"sqlite:///{tmp_path}/data/db.sqlite3",
+        "SECRET_KEY": KEY,
+        "SERVICE_API_KEY": KEY,
+    }
+    return {**base, **values}
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = Settings.from_env(env(tmp_path))
+    assert (settings.host, settings.port) == ("127.0.0.1", 4000)
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/data/db.sqlite3"
+    assert settings.allowed_origins == ()
+    assert settings.bcrypt_rounds == 12
+
+
+def test_every_variable(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        env(
+            tmp_path,
+            HOST="0.0.0.0",
+            PORT="8080",
+            DATABASE_URL="postgres://u:p@db:5432/chat",
+            TOKEN_TTL_SECONDS="600",
+            ALLOWED_ORIGINS="https://app.example.com, http://localhost:3000/",
+            BCRYPT_ROUNDS="10",
+        )
+    )
+    assert (settings.host, settings.port) == ("0.0.0.0", 8080)
+    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/chat"
+    assert settings.token_ttl_seconds == 600
+    assert settings.allowed_origins == ("https://app.example.com", "http://localhost:3000")
+    assert settings.bcrypt_rounds == 10
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "0"),
+        ("PORT", "70000"),
+        ("TOKEN_TTL_SECONDS", "5"),
+        ("BCRYPT_ROUNDS", "3"),
+        ("BCRYPT_ROUNDS", "many"),
+        ("DATABASE_URL", "mysql://db/chat"),
+        ("DATABASE_URL", "sqlite://"),
+        ("DATABASE_URL", "sqlite:///:memory:"),
+        ("DATABASE_URL", "just-a-path.db"),
+        ("ALLOWED_ORIGINS", "app.example.com"),
+        ("SECRET_KEY", "short"),
+        ("SERVICE_API_KEY", "short"),
+    ],
+)
+def test_a_wrong_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(env(tmp_path, **{variable: value}))
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(f"{variable}: ")
+    if "KEY" in variable:
+        assert value not in str(raised.value)
+
+
+def test_secrets_stay_out_of_repr(tmp_path: Path) -> None:
+    settings = Settings.from_env(env(tmp_path, SECRET_KEY="s" * 40, SERVICE_API_KEY="v" * 40))
+    assert "s" * 40 not in repr(settings)
+    assert "v" * 40 not in repr(settings)
+    assert "v" * 40 not in str(settings)
+
+
+def test_the_dev_service_key_is_made_once(tmp_path: Path) -> None:
+    variables = {"DATABASE_URL": f"sqlite:///{tmp_path}/data/chat.sqlite3"}
+    printed: list[str] = []
+    first = Settings.from_env(variables, announce=printed.append)
+    key_file = tmp_path / "data" / "service_api_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text().strip() == first.service_api_key
+    assert len(printed) == 1 and first.service_api_key in printed[0]
+    # The signing key is kept too, and never shown.
+    secret_file = tmp_path / "data" / "secret_key"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert first.secret_key not in printed[0]
+
+    second = Settings.from_env(variables, announce=printed.append)
+    assert second.service_api_key == first.service_api_key
+    assert second.secret_key == first.secret_key
+    assert len(printed) == 1  # printed only by the start that created it
+
+
+def test_a_service_key_from_the_environment_writes_no_file(tmp_path: Path) -> None:
+    Settings.from_env(env(tmp_path))
+    assert not (tmp_path / "data" / "service_api_key").exists()
+
+
+def test_postgres_url_forms() -> None:
+    for url in ("postgres://h/db", "postgresql://h/db", "postgresql+asyncpg://h/db"):
+        assert normalize_database_url(url) == "postgresql+asyncpg://h/db"
+    assert normalize_database_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+
+
+def test_python_m_server_reports_a_wrong_variable_in_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env={**os.environ, **env(tmp_path, PORT="not-a-port")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: PORT: must be an integer from 1 to 65535, got 'not-a-port'"
+    ]
+    assert "Traceback" not in result.stderr
