@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from array import array
 from typing import Any
 
@@ -61,16 +62,17 @@ class Fleet:
             client.gaps = 0
 
     async def heartbeat_forever(self, interval: float) -> None:
-        """Heartbeat every client once per ``interval``, spread evenly (as phoenix.js's
-        30 s heartbeats from independent browsers would be), until cancelled."""
+        """Heartbeat each client ``interval`` seconds after its last frame out, as
+        phoenix.js does (30 s), until cancelled. Keeps the server's idle timeout away."""
         frame = json.dumps([None, "hb", "phoenix", "heartbeat", {}]).encode()
+        tick = min(interval / 10, 1.0)
         while True:
-            clients = list(self.clients)
-            if not clients:
-                await asyncio.sleep(interval)
-            for client in clients:
-                await asyncio.sleep(interval / len(clients))
-                client.send_text(frame)
+            await asyncio.sleep(tick)
+            due = time.monotonic() - interval
+            for client in self.clients:
+                if client.last_sent < due:
+                    client.send_text(frame)
+                    client.last_sent = time.monotonic()
 
     def close_all(self) -> None:
         for client in self.clients:
@@ -91,8 +93,10 @@ class PhxClient(WebSocketClient):
         self.gaps = 0
         self.other_frames = 0
         self.closing = False
+        self.last_sent = time.monotonic()
 
     def on_open(self) -> None:
+        self.last_sent = time.monotonic()
         self.send_text(json.dumps([JOIN_REF, JOIN_REF, self.fleet.topic, "phx_join", {}]).encode())
 
     def close(self) -> None:

@@ -44,13 +44,14 @@ def _refs(metas: list[dict[str, Any]]) -> set[Any]:
 def sync_diff(state: State, diff: dict[str, Any]) -> State:
     """phoenix.js ``Presence.syncDiff``: joins replace a key's metas (keeping older metas
     not in the join), leaves remove metas by ``phx_ref``; an empty key disappears."""
+    # phoenix.js clones what it stores; a freshly decoded frame is ours alone, so no copy.
     for key, joined in diff.get("joins", {}).items():
         current = state.get(key)
-        state[key] = dict(joined)  # frames are freshly decoded: no deep copy needed
         if current is not None:
-            joined_refs = _refs(state[key]["metas"])
+            joined_refs = _refs(joined["metas"])
             kept = [m for m in current["metas"] if m.get("phx_ref") not in joined_refs]
-            state[key]["metas"] = kept + state[key]["metas"]
+            joined["metas"] = kept + joined["metas"]
+        state[key] = joined
     for key, left in diff.get("leaves", {}).items():
         current = state.get(key)
         if current is None:
@@ -156,6 +157,7 @@ async def presence_burst(
     *,
     concurrency: int,
     timeout: float,
+    heartbeat: float,
 ) -> dict[str, Any]:
     server = await ServerProcess.start(server_kind, core, profile)
     try:
@@ -163,6 +165,7 @@ async def presence_burst(
         fleet.expect(clients)
         cpu0, own0 = server.cpu_seconds(), own_cpu_seconds()
         start_ns = time.monotonic_ns()
+        heartbeats = asyncio.create_task(fleet.heartbeat_forever(heartbeat))
         connect = await connect_fleet(
             fleet,
             clients,
@@ -173,7 +176,10 @@ async def presence_burst(
             client_class=PresenceClient,
         )
         joined_ns = time.monotonic_ns()
-        timed_out = await _wait_complete(fleet, max(timeout, 120.0))
+        try:
+            timed_out = await _wait_complete(fleet, max(timeout, 120.0))
+        finally:
+            heartbeats.cancel()
         done_ns = time.monotonic_ns()
         server_cpu = server.cpu_seconds() - cpu0
         own = own_cpu_seconds() - own0
@@ -201,6 +207,7 @@ async def presence_burst(
             "server_cpu_s": server_cpu,
             "loadgen_busy": own / ((done_ns - start_ns) / 1e9),
             "timed_out": timed_out,
+            "dropped_clients": fleet.closed_early,
             "note": "" if fleet.presence_frames else "no presence frame: the server tracks nobody",
         }
     finally:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+KINDS = ("floor", "rawfloor", "phxpy")
 RSS_TARGET_KIB = 20.0
 CPU_RATIO_TARGET = 0.70
 
@@ -91,16 +92,17 @@ ROWS: list[Row] = [
 
 
 def fanout_table(results: dict[str, dict[str, Any]]) -> str:
-    kinds = [k for k in ("floor", "phxpy") if k in results]
+    kinds = [k for k in KINDS if k in results]
+    compare = "floor" in results and "phxpy" in results
     width = 38
     lines = [
         f"{'':<{width}}"
         + "".join(f"{k:>22}" for k in kinds)
-        + (f"{'phxpy/floor':>22}" if len(kinds) == 2 else "")
+        + (f"{'phxpy/floor':>22}" if compare else "")
     ]
     for label, show, value in ROWS:
         line = f"{label:<{width}}" + "".join(f"{show(results[k]):>22}" for k in kinds)
-        if len(kinds) == 2 and value is not None:
+        if compare and value is not None:
             line += f"{_ratio(value(results['phxpy']), value(results['floor'])):>22}"
         lines.append(line)
     return "\n".join(lines)
@@ -110,7 +112,7 @@ def pooled(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]
     """Per server, over all rounds: deliveries and CPU summed (so the ratio weighs every
     delivery once), RSS per connection averaged, losses summed."""
     summary: dict[str, dict[str, Any]] = {}
-    for kind in ("floor", "phxpy"):
+    for kind in KINDS:
         runs = [r[kind] for r in rounds if kind in r]
         if not runs:
             continue

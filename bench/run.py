@@ -52,7 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=100, help="handshakes in flight")
     p.add_argument("--heartbeat", type=float, default=30.0, help="client heartbeat interval")
     p.add_argument("--timeout", type=float, default=30.0, help="bound of every single wait")
-    p.add_argument("--servers", default="floor,phxpy", help="comma-separated: floor,phxpy")
+    p.add_argument(
+        "--servers", default="floor,phxpy", help="comma-separated: floor,phxpy[,rawfloor]"
+    )
     p.add_argument(
         "--rounds", type=int, default=2, help="rounds, in ABBA order (floor phxpy phxpy floor)"
     )
@@ -108,18 +110,19 @@ async def bench_server(
         before = await server.settled_rss_kib(http)
 
         fleet = Fleet(HOST, server.port, TOPIC, QUERY)
-        connect = await connect_fleet(fleet, args.clients, server, **limits)
-        seen = (await server.admin(http, "GET", "/bench/stats"))["connections"]
-        after = await server.settled_rss_kib(http)
-        joined = connect.joined or 1
-        print(
-            f"  {kind}: {connect.joined} joined in {connect.seconds:.1f} s, "
-            f"RSS +{(after - before) / joined:.1f} KiB/conn; fanning out...",
-            flush=True,
-        )
-
+        # As phoenix.js does; without them the server's idle timeout (60 s) would close
+        # connections on a slow (shared) machine.
         heartbeats = asyncio.create_task(fleet.heartbeat_forever(args.heartbeat))
         try:
+            connect = await connect_fleet(fleet, args.clients, server, **limits)
+            seen = (await server.admin(http, "GET", "/bench/stats"))["connections"]
+            after = await server.settled_rss_kib(http)
+            joined = connect.joined or 1
+            print(
+                f"  {kind}: {connect.joined} joined in {connect.seconds:.1f} s, "
+                f"RSS +{(after - before) / joined:.1f} KiB/conn; fanning out...",
+                flush=True,
+            )
             fan = await fanout(
                 fleet,
                 server,
@@ -206,6 +209,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     profile,
                     concurrency=args.concurrency,
                     timeout=args.timeout,
+                    heartbeat=args.heartbeat,
                 )
             else:
                 document["presence"] = {"skipped": "phxpy/presence.py does not exist yet"}

@@ -6,6 +6,8 @@
   frame with a canned ok reply (so the same Phoenix client can "join"); a broadcast is one
   pre-encoded string and ``await ws.send_str(text)`` over the set: the simplest fast
   aiohttp fan-out, the floor phxpy is compared with.
+* ``rawfloor``: the floor, but a broadcast is framed once and the bytes written to each
+  transport, as phxpy's DirectSink does: the ceiling (not in the default run).
 * ``presence``: the same minimal channel, plus what the twin does after a join: track the
   joiner in Presence under its ``user`` param and push it ``presence_state``.
 * ``twin``: ``examples/twin.py`` (with Presence on).
@@ -44,6 +46,8 @@ if str(ROOT) not in sys.path:
 
 import phxpy  # noqa: E402
 from phxpy import Channel, ConnectInfo, Ok, Reply, Socket, Stop  # noqa: E402
+from phxpy.message import Frame  # noqa: E402
+from phxpy.transports.websocket import websocket_frame  # noqa: E402
 from phxpy.types import Payload  # noqa: E402
 
 from .sysinfo import raise_fd_limit  # noqa: E402
@@ -52,7 +56,7 @@ Broadcaster = Callable[[str, int, int, str], Awaitable[None]]
 """``(topic, first_seq, count, pad)``: do ``count`` broadcasts."""
 Counter = Callable[[], int]
 
-KINDS = ("phxpy", "floor", "presence", "twin")
+KINDS = ("phxpy", "floor", "rawfloor", "presence", "twin")
 
 
 def bench_payload(seq: int, pad: str) -> dict[str, Any]:
@@ -139,13 +143,17 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def floor_app() -> tuple[web.Application, Broadcaster, Counter]:
-    clients: set[web.WebSocketResponse] = set()
+def floor_app(raw: bool = False) -> tuple[web.Application, Broadcaster, Counter]:
+    """``raw``: frame the broadcast once and write the bytes to each connection's transport
+    (what phxpy's DirectSink does): the ceiling of any asyncio fan-out, one ``send()``
+    system call per delivery and next to no Python."""
+    clients: dict[web.WebSocketResponse, asyncio.Transport] = {}
 
     async def websocket(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(compress=False, autoping=True)
         await ws.prepare(request)
-        clients.add(ws)
+        assert isinstance(request.transport, asyncio.Transport)
+        clients[ws] = request.transport
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
@@ -153,14 +161,19 @@ def floor_app() -> tuple[web.Application, Broadcaster, Counter]:
                     reply = {"response": {}, "status": "ok"}
                     await ws.send_str(_dumps([join_ref, ref, topic, "phx_reply", reply]))
         finally:
-            clients.discard(ws)
+            clients.pop(ws, None)
         return ws
 
     async def broadcast(topic: str, seq: int, count: int, pad: str) -> None:
         for i in range(count):
             text = _dumps([None, None, topic, "shout", bench_payload(seq + i, pad)])
-            for ws in tuple(clients):
-                await ws.send_str(text)
+            if raw:
+                frame = websocket_frame(Frame(text.encode()))
+                for transport in tuple(clients.values()):
+                    transport.write(frame)
+            else:
+                for ws in tuple(clients):
+                    await ws.send_str(text)
 
     app = web.Application()
     app.router.add_get("/socket/websocket", websocket)
@@ -193,6 +206,8 @@ def build(kind: str) -> web.Application:
         app, broadcast, count = phxpy_app()
     elif kind == "floor":
         app, broadcast, count = floor_app()
+    elif kind == "rawfloor":
+        app, broadcast, count = floor_app(raw=True)
     elif kind == "presence":
         app, broadcast, count = presence_app()
     elif kind == "twin":

@@ -150,9 +150,12 @@ class Presence:
         if isinstance(target, str):
             return target, owner if owner is not None else self
         runner = target._runner
-        # A channel that already ended would never be untracked.
+        # Only a joined channel: one that ended (or has not joined yet) would never be
+        # untracked by the exit hook.
         if runner.session.closed or runner.session.channels.get(target.topic) is not runner:
-            raise PresenceError(f"the channel on {target.topic!r} has ended")
+            raise PresenceError(
+                f"the channel on {target.topic!r} is not joined (track from after_join on)"
+            )
         return target.topic, owner if owner is not None else runner
 
     def _channel_exited(self, runner: ChannelRunner) -> None:

@@ -65,6 +65,10 @@ class PresenceState:
         self._counter = itertools.count(1)
         self._topics: dict[Topic, dict[str, dict[Owner, Meta]]] = {}
         self._owned: dict[Owner, dict[tuple[Topic, str], None]] = {}
+        # list() per topic, kept up to date one key at a time: every joiner of a big room
+        # asks for it. Its {"metas": [...]} values are replaced, never mutated, so a
+        # shallow copy handed out stays a consistent snapshot.
+        self._lists: dict[Topic, PresenceList] = {}
 
     def make_ref(self) -> str:
         raw = self._prefix + next(self._counter).to_bytes(6, "big")
@@ -90,6 +94,7 @@ class PresenceState:
         new = _with_ref(meta, ref if ref is not None else self.make_ref())
         entries[owner] = new
         self._owned.setdefault(owner, {})[(topic, key)] = None
+        self._refresh(topic, key)
         return new[PHX_REF], Diff(joins={key: [new]})
 
     def update(
@@ -111,6 +116,7 @@ class PresenceState:
         # Re-inserted last: where phoenix.js puts a joined meta, so both lists agree.
         del entries[owner]
         entries[owner] = new
+        self._refresh(topic, key)
         return new[PHX_REF], Diff(joins={key: [new]}, leaves={key: [old]})
 
     def untrack(self, topic: Topic, key: str, owner: Owner) -> Diff:
@@ -124,6 +130,7 @@ class PresenceState:
             del keys[key]
             if not keys:
                 del self._topics[topic]
+        self._refresh(topic, key)
         owned = self._owned[owner]
         del owned[(topic, key)]
         if not owned:
@@ -141,11 +148,20 @@ class PresenceState:
     # ---------------------------------------------------------------- queries
 
     def list(self, topic: Topic) -> PresenceList:
-        """``{"<key>": {"metas": [...]}}`` for ``topic``, metas in tracking order."""
-        return {
-            key: {"metas": list(entries.values())}
-            for key, entries in self._topics.get(topic, {}).items()
-        }
+        """``{"<key>": {"metas": [...]}}`` for ``topic``, metas in tracking order. A
+        snapshot: later changes do not show in it (do not mutate it either)."""
+        return dict(self._lists.get(topic, {}))
+
+    def _refresh(self, topic: Topic, key: str) -> None:
+        entries = self._topics.get(topic, {}).get(key)
+        if entries:
+            self._lists.setdefault(topic, {})[key] = {"metas": list(entries.values())}
+            return
+        listed = self._lists.get(topic)
+        if listed is not None:
+            listed.pop(key, None)
+            if not listed:
+                del self._lists[topic]
 
     def get(self, topic: Topic, key: str) -> Metas:
         return list(self._topics.get(topic, {}).get(key, {}).values())

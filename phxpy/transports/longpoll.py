@@ -9,9 +9,12 @@ protocol status inside the JSON body (phoenix.js ignores the HTTP status)::
     POST ndjson frames            → {"status":200} | 408 | 410
     refused origin / connect      → {"status":403}
 
-Bodies that are not frames at all (not UTF-8, bad base64, too big) get a real HTTP error
-(400/413) with the same JSON shape and a ``reason``; phoenix.js treats any POST status but
-200 as "reconnect", so they cost a well-behaved client nothing.
+POST bodies phoenix.js never sends get a real HTTP error with the same JSON shape and a
+``reason``: 413 for a body over ``longpoll_max_body`` (the session is untouched); 400 for
+one that is not frames (not UTF-8, bad base64, a frame that does not decode), which also
+ends the session, as such a frame closes a WebSocket with 1011. phoenix.js answers any POST
+status but 200 by reconnecting. Sessions and their tokens: :mod:`.longpoll_session`,
+:mod:`.session_token`.
 """
 
 from __future__ import annotations
@@ -253,7 +256,7 @@ class LongPollTransport:
         except BadBody as bad:
             # Garbage where frames should be: the session ends, as a WebSocket would close
             # with 1011. Only this session: the token named it and proved it ours.
-            session.end(f"bad POST body: {bad}", notify=False)
+            session.end(f"bad POST body: {bad}")
             return _status(400, 400, str(bad))
         try:
             status = await session.publish(frames)

@@ -11,15 +11,12 @@ fake clock.
 
 States::
 
-    OPEN --end(notify)--> DRAINING --next poll takes the final frames--> CLOSED
-    OPEN --end(no frames to deliver)-----------------------------------> CLOSED
-    DRAINING --no poll for window x 1.5--------------------------------> CLOSED
+    OPEN --end (disconnect, shutdown, overflow, bad frame, expiry)--> CLOSED
 
-DRAINING exists for clients that cannot tell a session is gone: phoenix.js 1.7 and 1.8.0-1.8.1
-adopt a new session token without rejoining their channels. When the server ends a session
-(socket-id ``disconnect``, shutdown, an overflowing buffer), the next poll therefore gets a
-``phx_error`` for each joined channel, as a dropped WebSocket would make the client error
-them; the channels rejoin as soon as the client holds a new session.
+As in Phoenix, an ended session is simply gone: frames it had not delivered are lost, a
+waiting poll answers 204 and the next one gets a new session (410). phoenix.js 1.8.2+ then
+reconnects and rejoins every channel; 1.7 and 1.8.0-1.8.1 adopt the new session without
+rejoining — a known limitation of those clients, which Phoenix shares.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from collections.abc import Callable, Sequence
 
 from ..endpoint import Endpoint
 from ..errors import ProtocolError
-from ..message import PHX_ERROR, Frame, Message, reply
+from ..message import Frame, reply
 from ..options import SocketOptions
 from ..runtime import Session
 from ..serializer import Serializer
@@ -43,13 +40,11 @@ log = logging.getLogger("phxpy.longpoll")
 EXPIRY_FACTOR = 1.5
 """A session ends when no poll has started for ``window * 1.5`` (Phoenix: 15 s)."""
 
-SESSION_CLOSED = {"reason": "session_closed"}
 BINARY_REFUSED = {"reason": "binary payloads cannot be sent over longpoll"}
 
 
 class State(enum.Enum):
     OPEN = "open"
-    DRAINING = "draining"
     CLOSED = "closed"
 
 
@@ -137,13 +132,13 @@ class LongPollSession:
             log.warning(
                 "longpoll client not polling (%d bytes queued): session ended", self._buffered_bytes
             )
-            self.end("outbound buffer overflow", notify=True, keep_buffer=False)
+            self.end("outbound buffer overflow")
             return
         self._wake(_Wake.MESSAGES)
 
     def close(self, code: int, reason: str) -> None:
         """From the runtime: socket-id ``disconnect`` or server shutdown."""
-        self.end(reason, notify=True)
+        self.end(reason)
 
     # ------------------------------------------------------------------ polls
 
@@ -174,8 +169,6 @@ class LongPollSession:
         frames = list(self._buffer)
         self._buffer.clear()
         self._buffered_bytes = 0
-        if self.state is State.DRAINING:
-            self._set_closed()
         return frames
 
     def _wake(self, why: _Wake) -> None:
@@ -224,43 +217,28 @@ class LongPollSession:
                     await self.session.receive_binary(data)
             except ProtocolError as exc:
                 log.info("ending longpoll session: %s", exc)
-                self.end(f"protocol error: {exc}", notify=False)
+                self.end(f"protocol error: {exc}")
                 return PublishError(400, f"invalid message: {exc}")
             except Exception:
                 log.exception("longpoll session failed on a frame")
-                self.end("internal error", notify=False)
+                self.end("internal error")
                 return PublishError(500, "internal server error")
         return None
 
     # -------------------------------------------------------------------- end
 
-    def end(self, reason: str, *, notify: bool, keep_buffer: bool = True) -> None:
-        """Stop the session now; its channels terminate in a task.
-
-        ``notify``: leave a ``phx_error`` per joined channel for the next poll (see the
-        module docstring). ``keep_buffer``: frames not yet polled are still delivered.
-        """
+    def end(self, reason: str) -> None:
+        """Stop the session now: undelivered frames are dropped, a waiting poll answers
+        204, and the channels terminate in a task."""
         if self.state is not State.OPEN:
             return
         log.debug("longpoll session ends: %s", reason)
-        final = list(self._buffer) if keep_buffer else []
-        if notify:
-            final.extend(self._error_frames())
-        self._buffer = collections.deque(final)
-        self._buffered_bytes = sum(len(frame.data) for frame in final)
-        if final:
-            self.state = State.DRAINING
-            self._wake(_Wake.MESSAGES)
-        else:
-            self._set_closed()
+        self._set_closed()
         self._closer = asyncio.get_running_loop().create_task(self.session.close())
 
     def abort(self) -> None:
-        """End at once and deliver nothing more (expiry, app cleanup)."""
-        if self.state is State.OPEN:
-            self.end("aborted", notify=False, keep_buffer=False)
-        elif self.state is State.DRAINING:
-            self._set_closed()
+        """End at once (expiry, app cleanup)."""
+        self.end("aborted")
 
     async def wait_closed(self) -> None:
         """Until the channels have terminated (after :meth:`end`)."""
@@ -276,15 +254,6 @@ class LongPollSession:
         if expiry is not None and expiry is not asyncio.current_task():
             expiry.cancel()
         self._on_closed(self)
-
-    def _error_frames(self) -> list[Frame]:
-        protocol = self.session.protocol
-        frames = []
-        for topic in protocol.topics:
-            join_ref = protocol.join_ref(topic)
-            message = Message(topic, PHX_ERROR, SESSION_CLOSED, join_ref, join_ref)
-            frames.append(self.session.serializer.encode(message))
-        return frames
 
     async def _expire(self) -> None:
         limit = self._window * EXPIRY_FACTOR

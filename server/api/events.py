@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import policy
-from server.api import render
+from server import policy, render
 from server.api.live import announce
 from server.api.render import data_response
 from server.api.validation import (

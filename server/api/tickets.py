@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api import render
+from server import render
 from server.api.render import data_response
 from server.api.validation import Fields, nested_object, path_id, read_json_object
 from server.db import tickets as ticket_store

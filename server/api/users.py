@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api import render
+from server import render
 from server.api.live import announce
 from server.api.render import data_response
 from server.api.validation import Fields, canonical_uuid, nested_object, read_json_object

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from phxpy import Endpoint
-from server.chat import render
+from server import render
 from server.chat.topics import event_topic, user_topic
 from server.domain import EventId, Notification, RoomStatus
 

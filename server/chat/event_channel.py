@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from phxpy import Channel, Error, Ok, Reply, Stop
-from server.chat import payloads, render
+from server import render
+from server.chat import payloads
 from server.chat.announce import ROOM_DELETED
 from server.chat.context import ChatContext, chat_of
 from server.chat.presence import track
@@ -90,7 +91,7 @@ class EventChannel(Channel):
         self.user_id, self.username = user_id, username
         return Ok(
             {
-                "room": render.room(room),
+                "room": render.live_room(room),
                 "messages": [render.message(message) for message in messages],
                 "more": more,
             }

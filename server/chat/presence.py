@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from phxpy import Channel
-from server.chat.render import timestamp
 from server.domain import UserId
+from server.render import timestamp
 
 
 async def track(channel: Channel, user_id: UserId, username: str, now: datetime) -> None:

@@ -38,6 +38,20 @@ def test_track_lists_metas_by_key_with_unique_refs() -> None:
     assert state.list("room:empty") == {}
 
 
+def test_list_is_a_snapshot() -> None:
+    """list() is kept up to date incrementally (every joiner of a big room asks for it);
+    what it returned earlier must not change under a caller's feet."""
+    state = PresenceState()
+    state.track(ROOM, "u1", 1, {})
+    before = state.list(ROOM)
+    state.track(ROOM, "u1", 2, {})
+    state.track(ROOM, "u2", 3, {})
+    state.untrack_owner(1)
+    assert [len(entry["metas"]) for entry in before.values()] == [1]
+    assert list(before) == ["u1"]
+    assert [len(entry["metas"]) for entry in state.list(ROOM).values()] == [1, 1]
+
+
 def test_refs_are_url_safe_and_phoenix_sized() -> None:
     ref, _ = PresenceState().track(ROOM, "u1", 1, {})
     assert len(ref) == 16

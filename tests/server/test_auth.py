@@ -167,6 +167,8 @@ async def test_sign_in_takes_as_long_for_an_unknown_email(
         )
         return time.perf_counter() - started
 
-    wrong_password = min([await timed(fan.email) for _ in range(3)])
-    unknown_email = min([await timed("nobody@example.com") for _ in range(3)])
-    assert unknown_email > 0.5 * wrong_password
+    # Minimums of several tries, and a loose bound, because a busy machine adds noise; without
+    # the dummy check the ratio would be about 0.02.
+    wrong_password = min([await timed(fan.email) for _ in range(5)])
+    unknown_email = min([await timed("nobody@example.com") for _ in range(5)])
+    assert unknown_email > 0.3 * wrong_password

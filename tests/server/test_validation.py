@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.api.validation import Fields, canonical_uuid, parse_timestamp
@@ -18,15 +18,19 @@ json_values = st.recursive(
     ),
     max_leaves=10,
 )
+# No deadline: a busy CI machine must not turn a slow example into a failure.
+relaxed = settings(deadline=None)
 FIELDS = ["name", "email", "password", "password_hash", "start_time", "event_id"]
 
 
+@relaxed
 @given(st.text())
 def test_parse_timestamp_returns_a_time_or_none(text: str) -> None:
     parsed = parse_timestamp(text)
     assert parsed is None or (parsed.tzinfo is None and parsed.microsecond == 0)
 
 
+@relaxed
 @given(st.dictionaries(st.sampled_from(FIELDS), json_values))
 def test_fields_only_ever_raise_invalid(data: dict[str, Any]) -> None:
     fields = Fields(data)
@@ -41,6 +45,7 @@ def test_fields_only_ever_raise_invalid(data: dict[str, Any]) -> None:
         assert all(isinstance(m, str) for ms in error.errors.values() for m in ms)
 
 
+@relaxed
 @given(json_values)
 def test_canonical_uuid_never_raises(value: Any) -> None:
     result = canonical_uuid(value)

@@ -1,0 +1,85 @@
+"""JSON shapes of the service's records, the same over REST and over the socket (the
+OpenAPI components describe them).
+
+Each function picks its fields explicitly, so nothing is published by accident; a user's
+password hash never reaches this module at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from server.domain import ChatMessage, ChatRoom, Event, Notification, RoomStatus, Ticket, User
+
+JSON = dict[str, Any]
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """ISO 8601 without a fraction or offset (naive UTC), e.g. ``2025-01-01T19:00:07``."""
+    return None if moment is None else moment.isoformat(timespec="seconds")
+
+
+def user(value: User) -> JSON:
+    return {"id": value.id, "username": value.username, "email": value.email}
+
+
+def chat_room(value: ChatRoom) -> JSON:
+    return {"id": value.id, "event_id": value.event_id, "status": value.status.value}
+
+
+def event(value: Event) -> JSON:
+    return {
+        "id": value.id,
+        "name": value.name,
+        "description": value.description,
+        "location": value.location,
+        "start_time": timestamp(value.start_time),
+        "end_time": timestamp(value.end_time),
+        "chat_room": chat_room(value.chat_room),
+    }
+
+
+def ticket(value: Ticket) -> JSON:
+    return {
+        "id": value.id,
+        "ticket_number": value.ticket_number,
+        "event_id": value.event_id,
+        "user_id": value.user_id,
+        "used_at": timestamp(value.used_at),
+        "user": None if value.holder is None else user(value.holder),
+    }
+
+
+def notification(value: Notification) -> JSON:
+    return {
+        "id": value.id,
+        "event_id": value.event_id,
+        "kind": value.kind,
+        "message": value.message,
+        "status": value.status.value,
+        "inserted_at": timestamp(value.inserted_at),
+    }
+
+
+def message(value: ChatMessage) -> JSON:
+    # Content goes out exactly as stored: data, never markup the server interprets.
+    return {
+        "id": value.id,
+        "chat_room_id": value.chat_room_id,
+        "user_id": value.user_id,
+        "username": value.username,
+        "content": value.content,
+        "content_type": value.content_type,
+        "seq": value.seq,
+        "inserted_at": timestamp(value.inserted_at),
+    }
+
+
+def live_room(value: ChatRoom) -> JSON:
+    """The room in a chat join reply: ``last_seq`` lets a client see what it missed."""
+    return {"id": value.id, "status": value.status.value, "last_seq": value.last_seq}
+
+
+def room_status(status: RoomStatus | str) -> JSON:
+    return {"status": status.value if isinstance(status, RoomStatus) else status}
