@@ -4,8 +4,11 @@
     .venv/bin/python bench/run.py --quick      # a smoke run of a few seconds
     .venv/bin/python bench/run.py --clients 2000 --broadcasts 100 --profile
 
-Each server (bare aiohttp "floor", then phxpy, then the twin for the Presence burst) runs in
-its own process pinned to one core; this process is the load generator, pinned to another.
+Each server (bare aiohttp "floor" and phxpy, in ABBA order over two rounds, then phxpy with
+Presence for the burst) runs in its own process pinned to one core; this process is the load
+generator, pinned to the other. Deliveries per server CPU-second is the figure to compare:
+wall-clock rates move with the other tenants' load (the table shows how much of the server's
+core they took).
 Both are on 127.0.0.1. The ratios in the table are measured in the same run: the machine is
 shared and noisy, absolute figures move from run to run, the ratios much less.
 Results: a table on stdout and a JSON file in bench/results/.
