@@ -1,6 +1,6 @@
 """The conformance twin: behaves like the reference Phoenix 1.7 app, frame for frame.
 
-    python examples/twin.py          # port from $PORT, default 4000
+    python examples/twin.py          # port from $PORT (default 4000), host from $HOST
 
 Socket at /socket (WebSocket and LongPoll, origin check off). Connect needs the param
 ``token=good-token`` (or phoenix.js 1.8's ``authToken: "good-token"``); the user is the param
@@ -126,5 +126,7 @@ def create_app(*, presence: bool = False, **options: Any) -> web.Application:
 
 if __name__ == "__main__":
     web.run_app(
-        create_app(presence=True), host="127.0.0.1", port=int(os.environ.get("PORT", "4000"))
+        create_app(presence=True),
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "4000")),
     )

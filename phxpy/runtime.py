@@ -163,6 +163,10 @@ class Session:
         self.flush()
         await self._handle(events)
 
+    def touch(self) -> None:
+        """Activity without a message (a WebSocket ping): it keeps the connection alive."""
+        self.protocol.touch(self.endpoint.clock.now())
+
     def flush(self) -> None:
         """Send what the protocol queued."""
         for frame in self.protocol.data_to_send():

@@ -168,7 +168,9 @@ class WebSocketTransport:
             protocols=(selected,) if selected else (),
             max_msg_size=options.max_frame_size,
             compress=options.compress,
-            autoping=True,
+            # Pings are answered here, so that they also count as activity for the idle
+            # timeout, as in Phoenix.
+            autoping=False,
         )
         if not ws.can_prepare(request):
             raise Refused(400, "not a WebSocket upgrade")
@@ -199,6 +201,11 @@ class WebSocketTransport:
                     await session.receive_text(msg.data)
                 elif msg.type is WSMsgType.BINARY:
                     await session.receive_binary(msg.data)
+                elif msg.type is WSMsgType.PING:
+                    session.touch()
+                    await ws.pong(msg.data)
+                elif msg.type is WSMsgType.PONG:
+                    session.touch()
                 else:
                     break  # closed, closing or a WebSocket-level error (aiohttp answered it)
         except ProtocolError as exc:

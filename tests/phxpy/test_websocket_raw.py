@@ -244,6 +244,18 @@ async def test_idle_connection_is_closed_with_a_reconnectable_code(
         await nothing_before_heartbeat(chatty)
 
 
+async def test_websocket_pings_count_as_activity(aiohttp_client: AiohttpClient) -> None:
+    clock = FakeClock()
+    client = await aiohttp_client(create_app(endpoint=Endpoint(clock=clock)))
+    async with client.ws_connect(WS, autoping=False) as ws:
+        clock.advance(50)
+        await ws.ping(b"still here")
+        pong = await asyncio.wait_for(ws.receive(), 5)
+        assert (pong.type, pong.data) == (WSMsgType.PONG, b"still here")
+        clock.advance(50)  # 100 s since the last frame, 50 s since the ping
+        await nothing_before_heartbeat(ws)
+
+
 async def test_disconnect_by_socket_id_closes_every_tab_with_1001(
     twin: TestClient[Any, Any],
 ) -> None:
