@@ -171,7 +171,7 @@ async def test_join_push_reply_over_post_then_get(twin: Client) -> None:
     assert (status, body) == (200, {"status": 200})
     raw = (await poller.get())["messages"]
     assert raw[0] == (
-        '["3","3","room:lobby","phx_reply",{"response":{"joined":true,"echo":{}},"status":"ok"}]'
+        '["3","3","room:lobby","phx_reply",{"response":{"echo":{},"joined":true},"status":"ok"}]'
     )
     assert (await poller.post('["3","4","room:lobby","ping",{"n":1}]'))[0] == 200
     reply = await poller.reply("4")

@@ -216,3 +216,14 @@ def test_any_bytes_decode_or_raise_invalid_message(data: bytes) -> None:
     for serializer in (V1, V2):
         with contextlib.suppress(InvalidMessage):
             serializer.decode_binary(data)
+
+
+def test_maps_are_written_in_key_order_like_jason() -> None:
+    """Phoenix (Jason) writes small maps sorted by key; so do we, byte for byte."""
+    frame = V2.encode(
+        reply("room:lobby", "ok", {"joined": True, "echo": {"b": 1, "a": 2}}, "1", "1")
+    )
+    assert frame.text() == (
+        '["1","1","room:lobby","phx_reply",{"response":{"echo":{"a":2,"b":1},"joined":true},'
+        '"status":"ok"}]'
+    )
