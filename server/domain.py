@@ -226,3 +226,7 @@ TAKEN = "has already been taken"
 BLANK = "can't be blank"
 INVALID = "is invalid"
 DOES_NOT_EXIST = "does not exist"
+
+
+SCHEDULE_FIELDS = frozenset({"start_time", "end_time"})
+"""Event fields whose change moves its room's schedule."""

@@ -19,6 +19,10 @@ class Realtime(Protocol):
         (socket id ``users_socket:<user_id>``)."""
         ...
 
+    async def event_created(self, event: Event) -> None:
+        """A new event: its room may be due to open (or close) already, or soon."""
+        ...
+
     async def event_updated(self, event: Event, changed_fields: frozenset[str]) -> None:
         """An event changed; re-plan its room's schedule if its times moved."""
         ...
@@ -36,6 +40,9 @@ class NoRealtime:
     """The default: no live side."""
 
     async def user_sessions_revoked(self, user_id: UserId) -> None:
+        return None
+
+    async def event_created(self, event: Event) -> None:
         return None
 
     async def event_updated(self, event: Event, changed_fields: frozenset[str]) -> None:

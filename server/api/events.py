@@ -23,6 +23,7 @@ from server.db import rooms as room_store
 from server.db.engine import transaction
 from server.domain import (
     BLANK,
+    SCHEDULE_FIELDS,
     Event,
     EventChanges,
     Forbidden,
@@ -55,7 +56,9 @@ async def create_event(request: web.Request) -> web.Response:
     fields.check()
     async with transaction(request.app[ENGINE]) as conn:
         event = await event_store.create_event(conn, new, now=request.app[CLOCK].now())
-    return data_response(render.event(event), status=201)
+    await announce(request.app[REALTIME].event_created(event), "event created")
+    # The schedule may have opened (or archived) the room already: answer with its state now.
+    return data_response(render.event(await _reload(request, event)), status=201)
 
 
 async def update_event(request: web.Request) -> web.Response:
@@ -89,18 +92,44 @@ async def update_event(request: web.Request) -> web.Response:
                 now=now,
             )
     realtime = request.app[REALTIME]
+    event = update.event
     if update.changed_fields:
-        await announce(realtime.event_updated(update.event, update.changed_fields), "event updated")
+        await announce(realtime.event_updated(event, update.changed_fields), "event updated")
+    if update.changed_fields & SCHEDULE_FIELDS:
+        event = await _reload(request, event)  # the room may have moved to another state
     if notified:
         await announce(realtime.notifications_created(notified), "push event notifications")
-    return data_response(render.event(update.event))
+    return data_response(render.event(event))
+
+
+async def _reload(request: web.Request, event: Event) -> Event:
+    try:
+        async with transaction(request.app[ENGINE]) as conn:
+            return await event_store.get_event(conn, event.id)
+    except NotFound:
+        return event  # deleted meanwhile: answer with what was stored
 
 
 async def delete_event(request: web.Request) -> web.Response:
     event_id = path_id(request, "id")
     async with transaction(request.app[ENGINE]) as conn:
+        event = await event_store.get_event(conn, event_id)
+        # Stored before the delete (which takes the tickets, hence the holders, with it) and
+        # not linked to the event, so the notice outlives it.
+        notified = await notification_store.notify_event_holders(
+            conn,
+            event_id=event_id,
+            kind=NotificationKind.EVENT_CANCELLED.value,
+            message=f"{event.name} has been cancelled",
+            dedupe_key=None,
+            now=request.app[CLOCK].now(),
+            outlives_event=True,
+        )
         await event_store.delete_event(conn, event_id)
-    await announce(request.app[REALTIME].event_deleted(event_id), "event deleted")
+    realtime = request.app[REALTIME]
+    await announce(realtime.event_deleted(event_id), "event deleted")
+    if notified:
+        await announce(realtime.notifications_created(notified), "push cancellation notices")
     return web.Response(status=204)
 
 

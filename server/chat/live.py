@@ -9,10 +9,7 @@ from phxpy import Endpoint
 from server.chat.announce import ROOM_DELETED, Announcer
 from server.chat.schedule import RoomScheduler
 from server.chat.topics import socket_id
-from server.domain import Event, EventId, Notification, UserId
-
-# Changes that move a room's schedule.
-SCHEDULE_FIELDS = frozenset({"start_time", "end_time"})
+from server.domain import SCHEDULE_FIELDS, Event, EventId, Notification, UserId
 
 
 class ChatRealtime:
@@ -38,7 +35,8 @@ class ChatRealtime:
             self._scheduler.wake()
 
     async def event_created(self, event: Event) -> None:
-        """Not part of Realtime (yet): a new event may open sooner than anything planned."""
+        # Awaited like a move: a room due already is open when the REST call returns.
+        await self._scheduler.run_due()
         self._scheduler.wake()
 
     async def event_deleted(self, event_id: EventId) -> None:

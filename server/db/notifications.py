@@ -81,12 +81,19 @@ async def notify_event_holders(
     message: str,
     dedupe_key: str | None,
     now: datetime,
+    outlives_event: bool = False,
 ) -> list[Notification]:
     """One notification for every holder of an assigned ticket for the event. With a
-    ``dedupe_key`` it is stored at most once per holder, however often this runs."""
+    ``dedupe_key`` it is stored at most once per holder, however often this runs.
+    ``outlives_event``: not linked to the event, so deleting it keeps the notice."""
+    linked_event = None if outlives_event else event_id
     new = [
         NewNotification(
-            user_id=user_id, event_id=event_id, kind=kind, message=message, dedupe_key=dedupe_key
+            user_id=user_id,
+            event_id=linked_event,
+            kind=kind,
+            message=message,
+            dedupe_key=dedupe_key,
         )
         for user_id in await holder_ids(conn, event_id)
     ]

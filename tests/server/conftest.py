@@ -40,6 +40,9 @@ class RecordingRealtime:
     async def user_sessions_revoked(self, user_id: str) -> None:
         self.calls.append(("user_sessions_revoked", user_id))
 
+    async def event_created(self, event: Event) -> None:
+        self.calls.append(("event_created", event.id))
+
     async def event_updated(self, event: Event, changed_fields: frozenset[str]) -> None:
         self.calls.append(("event_updated", (event.id, changed_fields)))
 

@@ -171,3 +171,43 @@ async def test_deleting_the_event_closes_its_room(world: World) -> None:
         # The topic is gone for good: joining again is refused.
         reply = await a.join(topic, {})
         assert reply.response == {"reason": "event not found"}
+
+
+async def test_an_event_created_inside_the_two_hours_opens_at_once(world: World) -> None:
+    """Creating an event that starts within two hours: its room is active when the REST
+    call returns, not at the schedule's next nap."""
+    await world.move_to(OPENS + timedelta(minutes=30))
+    event = await world.event(name="Soon")
+    assert event["chat_room"]["status"] == "active"
+    shown = await world.api.post(
+        "/api/events/get_chat_room_by_id", {"event_id": event["id"]}, service=True, expected=200
+    )
+    assert shown["data"]["status"] == "active"
+
+
+async def test_moving_an_event_answers_with_the_rooms_new_state(world: World) -> None:
+    event = await world.event()
+    assert event["chat_room"]["status"] == "inactive"
+    moved = await world.api.post(
+        "/api/events/update_event",
+        {"id": event["id"], "event": {"start_time": fmt(world.clock.now() + timedelta(hours=1))}},
+        service=True,
+        expected=200,
+    )
+    assert moved["data"]["chat_room"]["status"] == "active"
+
+
+async def test_cancelling_an_event_notifies_its_holders_and_the_notice_stays(
+    world: World,
+) -> None:
+    event = await world.event(name="Gala")
+    fan = await world.api.sign_up()
+    await world.move_to(OPENS)
+    async with world.socket(fan) as client:
+        await world.member(client, event["id"], fan)
+        await client.join(f"user:{fan.id}")
+        await world.api.delete(f"/api/events/{event['id']}", service=True, expected=204)
+        note = await client.assert_push(f"user:{fan.id}", "notification")
+        assert (note.payload["kind"], note.payload["event_id"]) == ("event_cancelled", None)
+    listed = await world.api.get("/api/notifications", token=fan.token, expected=200)
+    assert [n["message"] for n in listed["data"]] == ["Gala has been cancelled"]

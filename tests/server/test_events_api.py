@@ -108,7 +108,10 @@ async def test_update_event_is_partial(api: Api, realtime: RecordingRealtime) ->
         expected=200,
     )
     assert body["data"] == {**event, "name": "Updated Concert"}
-    assert realtime.calls == [("event_updated", (event["id"], frozenset({"name"})))]
+    assert realtime.calls == [
+        ("event_created", event["id"]),
+        ("event_updated", (event["id"], frozenset({"name"}))),
+    ]
 
 
 async def test_update_event_refusals(api: Api) -> None:
@@ -204,7 +207,10 @@ async def test_delete_event_removes_everything_that_belongs_to_it(
         )
 
     await api.delete(f"/api/events/{event['id']}", service=True, expected=204)
-    assert realtime.calls[-1] == ("event_deleted", event["id"])
+    assert realtime.calls[-2:] == [
+        ("event_deleted", event["id"]),
+        ("notifications_created", [fan.id]),  # the cancellation notice, pushed
+    ]
     await api.get(f"/api/events/{event['id']}", service=True, expected=404)
     await api.post(
         "/api/events/get_chat_room_by_id", {"event_id": event["id"]}, service=True, expected=404
