@@ -9,7 +9,9 @@
     │                          a binary header field over 255 bytes); a bug of the sender
     ├── ChannelError           a channel callback misbehaved (bad return value); the channel
     │                          crashes with phx_error, the socket lives on
-    └── ConnectRefused         raised by ``Socket.connect`` to refuse with a chosen HTTP status
+    ├── ConnectRefused         raised by ``Socket.connect`` to refuse with a chosen HTTP status
+    └── PresenceError          tracking a key twice, or updating what is not tracked
+                               (defined in :mod:`phxpy.presence_state`, which owns the rule)
 """
 
 from __future__ import annotations
