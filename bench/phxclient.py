@@ -1,7 +1,7 @@
 """Phoenix V2 clients for the benchmark, and the fleet that counts what they receive.
 
 A :class:`PhxClient` joins one topic (``["1","1",topic,"phx_join",{}]``) and then counts
-the fan-out broadcasts ``[null,null,topic,"shout",{"seq":N,"t":NS,"pad":"..."}]``. Those are
+the fan-out broadcasts ``[null,null,topic,"shout",{"seq":N,"t":NS,"x_pad":"..."}]``. Those are
 recognised by their fixed prefix and read without ``json.loads`` (the load generator decodes
 a million of them per run); every other frame is decoded normally.
 

@@ -13,7 +13,7 @@
 * ``twin``: ``examples/twin.py`` (with Presence on).
 
 Every kind adds the same admin routes: ``POST /bench/broadcast?topic=T&seq=S&count=C&pad=P``
-does C broadcasts of ``{"seq": S+i, "t": <monotonic ns>, "pad": "x" * P}`` as event
+does C broadcasts of ``{"seq": S+i, "t": <monotonic ns>, "x_pad": "x" * P}`` as event
 ``shout``; ``POST /bench/gc`` runs a full collection (before reading RSS);
 ``GET /bench/stats`` counts connections. The server prints ``{"port": ..., "pid": ...}``
 on one line when it listens (on 127.0.0.1, a free port) and exits on SIGTERM or when its
@@ -60,8 +60,10 @@ KINDS = ("phxpy", "floor", "rawfloor", "presence", "twin")
 
 
 def bench_payload(seq: int, pad: str) -> dict[str, Any]:
-    # Key order matters: the client reads "seq" and "t" at fixed places.
-    return {"seq": seq, "t": time.monotonic_ns(), "pad": pad}
+    # Key order matters: the client reads "seq" and "t" at fixed places. phxpy writes keys
+    # sorted (as Phoenix's Jason does), the floor in insertion order: names that sort in
+    # insertion order give both servers the same bytes.
+    return {"seq": seq, "t": time.monotonic_ns(), "x_pad": pad}
 
 
 # ------------------------------------------------------------------- phxpy

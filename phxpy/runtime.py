@@ -236,7 +236,9 @@ class ChannelRunner:
         "_task",
         "channel",
         "join_ref",
+        "serializer",
         "session",
+        "sink",
         "subscriber",
         "topic",
     )
@@ -245,6 +247,9 @@ class ChannelRunner:
         self, session: Session, channel: Channel, topic: str, join_ref: str | None
     ) -> None:
         self.session = session
+        # Held here too: the fastlane reads them once per delivery.
+        self.serializer = session.serializer
+        self.sink = session.sink
         self.channel = channel
         self.topic = topic
         self.join_ref = join_ref
@@ -266,9 +271,9 @@ class ChannelRunner:
     # --------------------------------------------------------------- fastlane
 
     def deliver(self, broadcast: Broadcast) -> None:
-        frame = broadcast.frame_for(self.session.serializer)
+        frame = broadcast.frame_for(self.serializer)
         if frame is not None:
-            self.session.sink.send(frame)
+            self.sink.send(frame)
 
     def subscribe(self) -> None:
         self.session.endpoint.pubsub.subscribe(self.topic, self.subscriber)
