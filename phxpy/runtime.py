@@ -42,6 +42,10 @@ log = logging.getLogger("phxpy.channel")
 
 DISCONNECT_EVENT = "disconnect"
 CLOSE_GOING_AWAY = 1001
+MAILBOX_LIMIT = 100
+"""Messages a channel may have waiting. Past it the connection's reader waits for the
+channel to catch up, so a client that floods a slow channel is slowed down by TCP (or by
+its own POST, over LongPoll) instead of growing the server's memory; nothing is dropped."""
 
 
 class Sink(Protocol):
@@ -178,6 +182,8 @@ class Session:
                 runner = self.channels.get(event.topic)
                 if runner is not None:
                     runner.enqueue(event)
+                    if runner.backlog >= MAILBOX_LIMIT:
+                        await runner.has_room()
             elif isinstance(event, JoinRequested):
                 await self._join(event)
             else:
@@ -232,6 +238,7 @@ class ChannelRunner:
         "_current",
         "_exited",
         "_mailbox",
+        "_room",
         "_subscribed",
         "_task",
         "channel",
@@ -254,6 +261,7 @@ class ChannelRunner:
         self.topic = topic
         self.join_ref = join_ref
         self._mailbox: collections.deque[_MailboxItem] = collections.deque()
+        self._room: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._current: MessageReceived | None = None
         self._subscribed = False
@@ -312,10 +320,26 @@ class ChannelRunner:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    @property
+    def backlog(self) -> int:
+        return len(self._mailbox)
+
+    async def has_room(self) -> None:
+        """Until the mailbox is down to half its limit (or the channel is gone)."""
+        if self._room is None:
+            self._room = asyncio.Event()
+        self._room.clear()
+        await self._room.wait()
+
+    def _wake_reader(self) -> None:
+        if self._room is not None and len(self._mailbox) <= MAILBOX_LIMIT // 2:
+            self._room.set()
+
     async def _run(self) -> None:
         try:
             while self._mailbox:
                 item = self._mailbox.popleft()
+                self._wake_reader()
                 if isinstance(item, MessageReceived):
                     alive = await self._handle_in(item)
                 elif isinstance(item, LeaveRequested):
@@ -330,6 +354,7 @@ class ChannelRunner:
                     break
         finally:
             self._task = None
+            self._wake_reader()
 
     async def _after_join(self) -> bool:
         try:
@@ -410,6 +435,7 @@ class ChannelRunner:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
         self._mailbox.clear()
+        self._wake_reader()
 
     def kill(self) -> None:
         """Replaced by a duplicate join: gone at once, without ``terminate`` (as Phoenix)."""

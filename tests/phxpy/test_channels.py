@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from phxpy import Channel, ConnectInfo, Endpoint, Error, Ok, Reply, Socket, Stop
+from phxpy.runtime import MAILBOX_LIMIT
 from phxpy.testing import connect
 from phxpy.types import Payload
 
@@ -227,3 +229,31 @@ async def test_broadcast_from_skips_the_sender_even_when_intercepting() -> None:
         await a.push("echo:1", "say", {"x": 1})
         await b.assert_push("echo:1", "status", {"x": 1, "seen_by": "b"})
         await a.refute_push("echo:1", "status")
+
+
+async def test_a_flooded_channel_slows_its_client_down_and_loses_nothing() -> None:
+    """A client pushing faster than its channel handles: the connection stops reading once
+    the channel is MAILBOX_LIMIT messages behind (so memory stays bounded), and every
+    message is still answered, in order, once the channel catches up."""
+    gate = asyncio.Event()
+
+    class Slow(Channel):
+        async def handle_in(self, event: str, payload: Payload) -> Reply | Stop | None:
+            await gate.wait()
+            return Ok({"n": payload["n"]})
+
+    UserSocket.channel("slow:*", Slow)
+    async with connect(UserSocket) as client:
+        await client.join("slow:1")
+
+        async def flood() -> list[str]:
+            return [await client.push("slow:1", "n", {"n": n}) for n in range(3 * MAILBOX_LIMIT)]
+
+        flooding = asyncio.create_task(flood())
+        done, _ = await asyncio.wait({flooding}, timeout=0.2)
+        assert not done, "the reader kept reading past the channel's mailbox limit"
+        assert client.session.channels["slow:1"].backlog <= MAILBOX_LIMIT
+        gate.set()
+        refs = await flooding
+        for n, ref in enumerate(refs):
+            await client.assert_reply(ref, "ok", {"n": n})
