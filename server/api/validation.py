@@ -117,19 +117,27 @@ class Fields:
 
     # -- text ---------------------------------------------------------------------------------
 
-    def text(self, name: str, *, max_length: int) -> str:
-        return self.optional_text(name, max_length=max_length, required=True) or ""
-
-    def optional_text(self, name: str, *, max_length: int, required: bool = False) -> str | None:
-        """A string, stripped. Present but null or blank is an error even when optional, as
-        in Ecto, where every field of these records is required."""
+    def _given(self, name: str, *, required: bool) -> Any:
+        """The raw value, or ``_ABSENT`` (with "can't be blank" recorded when it must be
+        there, or when it is there but null or blank: as in Ecto, where every field of
+        these records is required, present-but-empty is an error even when optional)."""
         raw = self._data.get(name, _ABSENT)
         if raw is _ABSENT:
             if required:
                 self.add_error(name, BLANK)
-            return None
+            return _ABSENT
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             self.add_error(name, BLANK)
+            return _ABSENT
+        return raw
+
+    def text(self, name: str, *, max_length: int) -> str:
+        return self.optional_text(name, max_length=max_length, required=True) or ""
+
+    def optional_text(self, name: str, *, max_length: int, required: bool = False) -> str | None:
+        """A string, stripped."""
+        raw = self._given(name, required=required)
+        if raw is _ABSENT:
             return None
         if not isinstance(raw, str) or not is_storable_text(raw):
             self.add_error(name, INVALID)
@@ -191,13 +199,8 @@ class Fields:
         return self.optional_timestamp(name, required=True) or datetime.min
 
     def optional_timestamp(self, name: str, *, required: bool = False) -> datetime | None:
-        raw = self._data.get(name, _ABSENT)
+        raw = self._given(name, required=required)
         if raw is _ABSENT:
-            if required:
-                self.add_error(name, BLANK)
-            return None
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            self.add_error(name, BLANK)
             return None
         parsed = parse_timestamp(raw) if isinstance(raw, str) else None
         if parsed is None:
