@@ -93,7 +93,7 @@ class PresenceChannel(BenchChannel):
         presence = self.socket.endpoint.presence
         meta = {"online_at": str(int(time.time()))}
         await presence.track(self, self.assigns["user"], meta)
-        await self.push("presence_state", presence.list(self.topic))
+        await self.push("presence_state", presence.state_payload(self.topic))
 
 
 class PresenceSocket(Socket):

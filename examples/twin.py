@@ -50,7 +50,7 @@ class RoomChannel(Channel):
             presence = self.socket.endpoint.presence
             meta = {"online_at": str(int(time.time()))}
             await presence.track(self, self.assigns["user"], meta)
-            await self.push("presence_state", presence.list(self.topic))
+            await self.push("presence_state", presence.state_payload(self.topic))
 
     async def handle_in(self, event: str, payload: Payload) -> Reply | Stop | None:
         if event == "ping":

@@ -11,7 +11,7 @@ from .errors import (
     PhxError,
     ProtocolError,
 )
-from .message import Frame, Message
+from .message import Frame, Message, RawJSON
 from .options import SocketOptions
 from .presence import Presence, PresenceStats
 from .presence_state import PresenceError, PresenceState
@@ -47,6 +47,7 @@ __all__ = [
     "PresenceStats",
     "ProtocolError",
     "PubSub",
+    "RawJSON",
     "Reply",
     "ReplyRef",
     "Serializer",

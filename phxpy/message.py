@@ -5,6 +5,7 @@ Everything here is plain data: no I/O, no clock.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,26 @@ class Message:
 def reply(topic: Topic, status: str, response: Any, ref: Ref, join_ref: JoinRef) -> Message:
     """A ``phx_reply``: payload ``{"response": ..., "status": ...}`` (Phoenix's key order)."""
     return Message(topic, PHX_REPLY, {"response": response, "status": status}, ref, join_ref)
+
+
+@dataclass(frozen=True, slots=True)
+class RawJSON:
+    """A push or broadcast payload that is already encoded: a JSON object as UTF-8 bytes.
+
+    The serializers splice ``data`` into the frame as it is instead of encoding a value,
+    so a big payload built from cached pieces (Presence's ``presence_state``, pushed to
+    every joiner of a room) is not encoded again for each client. Nothing checks ``data``:
+    it must be a JSON object, written as :func:`phxpy.serializer.json_dumps` would (compact,
+    keys sorted) if frames are to stay byte for byte as Phoenix's. Only a whole payload
+    can be raw: nested in another value (a reply's response included) it is not
+    JSON-serializable and raises :class:`~phxpy.errors.EncodeError`.
+    """
+
+    data: bytes
+
+    def decode(self) -> Any:
+        """The payload as a client decodes it (for tests and ``handle_out``)."""
+        return json.loads(self.data)
 
 
 class Frame:

@@ -6,7 +6,7 @@
         async def after_join(self):
             presence = self.socket.endpoint.presence
             await presence.track(self, self.assigns["user_id"], {"online_at": "..."})
-            await self.push("presence_state", presence.list(self.topic))
+            await self.push("presence_state", presence.state_payload(self.topic))
 
 The pushed ``presence_state`` is the joining client's starting point; every change after it
 reaches all subscribers of the topic as a ``presence_diff`` broadcast. A channel's entries go
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .channel import Channel
+from .message import RawJSON
 from .presence_state import (
     Diff,
     DiffBatch,
@@ -135,11 +136,17 @@ class Presence:
     # ---------------------------------------------------------------- queries
 
     def list(self, topic: Topic) -> PresenceList:
-        """``{"<key>": {"metas": [...]}}``: push it as ``presence_state``."""
-        batch = self._pending.get(topic)
-        if batch is not None:
-            batch.snapshot_taken()
+        """``{"<key>": {"metas": [...]}}``, a snapshot. To push as ``presence_state``,
+        :meth:`state_payload` is the same and cheaper."""
+        self._snapshot_taken(topic)
         return self.state.list(topic)
+
+    def state_payload(self, topic: Topic) -> RawJSON:
+        """:meth:`list` already encoded, from per-key JSON cached between changes: push it
+        as ``presence_state``. Each joiner of a room of N would otherwise have the whole
+        list encoded again, O(N²) over a burst of joins."""
+        self._snapshot_taken(topic)
+        return RawJSON(self.state.state_json(topic))
 
     def get(self, topic: Topic, key: Any) -> Metas:
         return self.state.get(topic, str(key))
@@ -157,6 +164,13 @@ class Presence:
                 f"the channel on {target.topic!r} is not joined (track from after_join on)"
             )
         return target.topic, owner if owner is not None else runner
+
+    def _snapshot_taken(self, topic: Topic) -> None:
+        # Whoever reads the list now holds the pending joins: a meta that leaves within the
+        # same batch must be announced to them (see DiffBatch).
+        batch = self._pending.get(topic)
+        if batch is not None:
+            batch.snapshot_taken()
 
     def _channel_exited(self, runner: ChannelRunner) -> None:
         for topic, diff in self.state.untrack_owner(runner).items():

@@ -13,6 +13,7 @@ only the metas that changed). :class:`DiffBatch` merges the diffs of a burst int
 from __future__ import annotations
 
 import base64
+import bisect
 import itertools
 import secrets
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -20,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PhxError
+from .serializer import json_dumps
 from .types import Topic
 
 Meta = dict[str, Any]
 """A presence's metadata as sent to clients: the app's fields plus ``phx_ref`` (and
-``phx_ref_prev`` after an update). Treat as immutable once tracked."""
+``phx_ref_prev`` after an update). Treat as immutable once tracked (its JSON is cached)."""
 Metas = list[Meta]
 Owner = Hashable
 PresenceList = dict[str, dict[str, Metas]]
@@ -69,6 +71,16 @@ class PresenceState:
         # asks for it. Its {"metas": [...]} values are replaced, never mutated, so a
         # shallow copy handed out stays a consistent snapshot.
         self._lists: dict[Topic, PresenceList] = {}
+        # The same list as JSON, for state_json(): per key its encoded fragment
+        # '"<key>":{"metas":[...]}', the keys whose fragment is stale (re-encoded on the
+        # next state_json, so a burst of changes costs one encoding per key), the keys in
+        # sorted order (json_dumps sorts keys, as Jason does) and the whole object until
+        # the next change. A joiner of a room of N then costs the encoding of the keys
+        # that changed since the last joiner, not of all N.
+        self._fragments: dict[Topic, dict[str, bytes]] = {}
+        self._stale: dict[Topic, set[str]] = {}
+        self._sorted_keys: dict[Topic, list[str]] = {}
+        self._json: dict[Topic, bytes] = {}
 
     def make_ref(self) -> str:
         raw = self._prefix + next(self._counter).to_bytes(6, "big")
@@ -152,16 +164,53 @@ class PresenceState:
         snapshot: later changes do not show in it (do not mutate it either)."""
         return dict(self._lists.get(topic, {}))
 
+    def state_json(self, topic: Topic) -> bytes:
+        """``json_dumps(self.list(topic))`` built from cached per-key fragments: only the
+        keys changed since the last call are encoded. Byte for byte the same unless a
+        string holds a lone surrogate (then only its own fragment is ASCII-escaped, which
+        decodes the same). Raises :class:`~phxpy.errors.EncodeError` if a meta is not
+        JSON-serializable."""
+        whole = self._json.get(topic)
+        if whole is not None:
+            return whole
+        keys = self._sorted_keys.get(topic)
+        if not keys:
+            return b"{}"
+        fragments = self._fragments.setdefault(topic, {})
+        stale = self._stale.get(topic)
+        if stale:
+            listed = self._lists[topic]
+            # The encoder's own output minus its braces: escaping and number formatting
+            # exactly as json_dumps writes them, which keeps the joined bytes equal. All
+            # encoded before any is stored: if one raises, every stale key stays stale.
+            fresh = {key: json_dumps({key: listed[key]})[1:-1] for key in stale}
+            fragments.update(fresh)
+            del self._stale[topic]
+        whole = b"".join((b"{", b",".join(map(fragments.__getitem__, keys)), b"}"))
+        self._json[topic] = whole
+        return whole
+
     def _refresh(self, topic: Topic, key: str) -> None:
+        self._json.pop(topic, None)
         entries = self._topics.get(topic, {}).get(key)
         if entries:
-            self._lists.setdefault(topic, {})[key] = {"metas": list(entries.values())}
+            current = self._lists.setdefault(topic, {})
+            if key not in current:
+                bisect.insort(self._sorted_keys.setdefault(topic, []), key)
+            current[key] = {"metas": list(entries.values())}
+            self._stale.setdefault(topic, set()).add(key)
             return
         listed = self._lists.get(topic)
-        if listed is not None:
-            listed.pop(key, None)
-            if not listed:
-                del self._lists[topic]
+        if listed is None or key not in listed:
+            return
+        del listed[key]
+        keys = self._sorted_keys[topic]
+        del keys[bisect.bisect_left(keys, key)]
+        self._fragments.get(topic, {}).pop(key, None)
+        self._stale.get(topic, set()).discard(key)
+        if not listed:
+            for cache in (self._lists, self._sorted_keys, self._fragments, self._stale):
+                cache.pop(topic, None)
 
     def get(self, topic: Topic, key: str) -> Metas:
         return list(self._topics.get(topic, {}).get(key, {}).values())

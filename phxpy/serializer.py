@@ -19,7 +19,7 @@ import json
 from typing import Any, Final, Protocol
 
 from .errors import EncodeError, InvalidMessage
-from .message import PHX_REPLY, Frame, Message
+from .message import PHX_REPLY, Frame, Message, RawJSON
 from .types import Event, Payload, Topic
 
 _KIND_PUSH: Final = 0
@@ -118,6 +118,11 @@ class V1JSONSerializer:
         if _has_binary(message):
             raise EncodeError("the V1 serializer cannot carry binary payloads")
         # V1 never sends join_ref.
+        if isinstance(message.payload, RawJSON):
+            # Spliced in where sort_keys puts "payload": between "event" and "ref".
+            head = json_dumps({"event": message.event})[:-1]
+            tail = json_dumps({"ref": message.ref, "topic": message.topic})[1:]
+            return Frame(b"".join((head, b',"payload":', message.payload.data, b",", tail)))
         obj = {
             "event": message.event,
             "payload": message.payload,
@@ -185,6 +190,10 @@ class V2JSONSerializer:
                 status = str(payload.get("status"))
                 header = (message.join_ref or "", message.ref or "", message.topic, status)
                 return Frame(_binary(_KIND_REPLY, header, response), binary=True)
+        if isinstance(payload, RawJSON):
+            return Frame(
+                _splice([message.join_ref, message.ref, message.topic, message.event], payload)
+            )
         return Frame(
             json_dumps([message.join_ref, message.ref, message.topic, message.event, payload])
         )
@@ -192,7 +201,15 @@ class V2JSONSerializer:
     def encode_broadcast(self, topic: Topic, event: Event, payload: Payload) -> Frame:
         if isinstance(payload, bytes):
             return Frame(_binary(_KIND_BROADCAST, (topic, event), payload), binary=True)
+        if isinstance(payload, RawJSON):
+            return Frame(_splice([None, None, topic, event], payload))
         return Frame(json_dumps([None, None, topic, event, payload]))
+
+
+def _splice(header: list[Any], payload: RawJSON) -> bytes:
+    """``[*header, payload]`` with the payload's bytes as they are: the header's closing
+    bracket makes way for them."""
+    return b"".join((json_dumps(header)[:-1], b",", payload.data, b"]"))
 
 
 def _binary(kind: int, fields: tuple[str, ...], payload: bytes) -> bytes:

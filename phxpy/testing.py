@@ -27,7 +27,7 @@ from typing import Any
 
 from .endpoint import Endpoint
 from .errors import ConnectRefused
-from .message import Frame, Message
+from .message import Frame, Message, RawJSON
 from .pubsub import Broadcast
 from .runtime import Session
 from .serializer import V2, json_dumps
@@ -138,7 +138,11 @@ class _BroadcastRecorder:
 
 def _stringify(payload: Payload) -> Payload:
     """What the payload looks like after a trip through JSON (bytes stay bytes)."""
-    return payload if isinstance(payload, bytes) else json.loads(json_dumps(payload))
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, RawJSON):
+        return payload.decode()
+    return json.loads(json_dumps(payload))
 
 
 def _is_push(frame: Received, topic: Topic, event: str) -> bool:

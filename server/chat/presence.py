@@ -16,4 +16,4 @@ async def track(channel: Channel, user_id: UserId, username: str, now: datetime)
     (phoenix.js's ``Presence`` starts from ``presence_state`` and applies diffs after it)."""
     presence = channel.socket.endpoint.presence
     await presence.track(channel, user_id, {"username": username, "online_at": timestamp(now)})
-    await channel.push("presence_state", presence.list(channel.topic))
+    await channel.push("presence_state", presence.state_payload(channel.topic))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phxpy import presence_state
+from phxpy.errors import EncodeError
 from phxpy.presence_state import Diff, DiffBatch, PresenceError, PresenceState
+from phxpy.serializer import json_dumps
 
 from .presence_replica import ClientPresence, State, sync_diff
 
@@ -112,6 +116,70 @@ def test_untrack_and_untrack_owner() -> None:
     assert state.untrack_owner("a") == {}
 
 
+def test_state_json_is_the_list_encoded() -> None:
+    state = PresenceState()
+    assert state.state_json(ROOM) == b"{}"
+    state.track(ROOM, "u2", 1, {"name": "Zoë"})
+    state.track(ROOM, "u1", 2, {})
+    state.track(ROOM, "u1", 3, {"n": 1.5})
+    encoded = state.state_json(ROOM)
+    # Keys sorted (json_dumps and Jason both sort), metas in tracking order.
+    assert encoded == json_dumps(state.list(ROOM))
+    assert list(json.loads(encoded)) == ["u1", "u2"]
+    assert state.state_json(ROOM) is encoded  # unchanged: not even joined again
+    state.untrack_owner(1)
+    state.untrack_owner(2)
+    state.untrack_owner(3)
+    assert state.state_json(ROOM) == b"{}"
+
+
+def test_state_json_encodes_only_the_keys_that_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point of the cache: a joiner of a room of N costs one key's encoding, not N."""
+    encoded: list[str] = []
+
+    def spy(value: Any) -> bytes:
+        encoded.extend(value)
+        return json_dumps(value)
+
+    monkeypatch.setattr(presence_state, "json_dumps", spy)
+    state = PresenceState()
+    for n in range(50):
+        state.track(ROOM, f"u{n}", n, {"n": n})
+    state.state_json(ROOM)
+    assert sorted(encoded) == sorted(f"u{n}" for n in range(50))
+    encoded.clear()
+    state.track(ROOM, "new", "new", {})
+    state.update(ROOM, "u7", 7, {"n": -7})
+    state.track(ROOM, "u9", "second tab", {})
+    state.untrack(ROOM, "u3", 3)
+    state.track("room:other", "u1", 1, {})  # another topic's change costs this one nothing
+    assert state.state_json(ROOM) == json_dumps(state.list(ROOM))
+    assert sorted(encoded) == ["new", "u7", "u9"]
+    encoded.clear()
+    state.state_json(ROOM)
+    assert encoded == []
+
+
+def test_state_json_raises_for_an_unencodable_meta_until_it_goes() -> None:
+    state = PresenceState()
+    state.track(ROOM, "ok", 1, {})
+    state.track(ROOM, "bad", 2, {"x": object()})
+    for _ in range(2):
+        with pytest.raises(EncodeError):
+            state.state_json(ROOM)
+    state.untrack(ROOM, "bad", 2)
+    assert state.state_json(ROOM) == json_dumps(state.list(ROOM))
+
+
+def test_state_json_with_a_lone_surrogate_decodes_the_same() -> None:
+    """Only the fragment holding it is ASCII-escaped (json_dumps escapes the whole list):
+    other bytes differ, the decoded value does not."""
+    state = PresenceState()
+    state.track(ROOM, "u1", 1, {"s": "\ud800"})
+    state.track(ROOM, "u2", 2, {"s": "é"})
+    assert json.loads(state.state_json(ROOM)) == json.loads(json_dumps(state.list(ROOM)))
+
+
 def test_batch_drops_a_meta_that_joined_and_left_unseen() -> None:
     state, batch = PresenceState(), DiffBatch()
     _, diff = state.track(ROOM, "u1", 1, {})
@@ -181,6 +249,31 @@ def test_every_diff_keeps_a_phoenix_js_replica_exact(ops: list[tuple[Any, ...]])
             replicas[topic] = sync_diff(replicas[topic], diff.payload())
         for topic, replica in replicas.items():
             assert replica == state.list(topic)
+
+
+STATE_KEYS = st.sampled_from(["u1", "u10", "U2", "é", "", "\u00e9\u0301", "__proto__"])
+STATE_META = st.fixed_dictionaries({"n": st.integers(0, 9), "s": st.text(max_size=3)})
+STATE_OPERATION = st.one_of(
+    st.tuples(st.just("track"), TOPICS, STATE_KEYS, OWNERS, STATE_META),
+    st.tuples(st.just("update"), TOPICS, STATE_KEYS, OWNERS, STATE_META),
+    st.tuples(st.just("untrack"), TOPICS, STATE_KEYS, OWNERS),
+    st.tuples(st.just("drop"), OWNERS),
+    st.tuples(st.just("read"), TOPICS),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(STATE_OPERATION, max_size=60))
+def test_state_json_always_equals_the_encoded_list(ops: list[tuple[Any, ...]]) -> None:
+    """Whatever happened, and whenever the cache was last read, byte for byte."""
+    state = PresenceState()
+    for op in ops:
+        if op[0] == "read":  # changes pile up between reads, as between two joiners
+            assert state.state_json(op[1]) == json_dumps(state.list(op[1]))
+        else:
+            apply(state, op)
+    for topic in (ROOM, "room:other"):
+        assert state.state_json(topic) == json_dumps(state.list(topic))
 
 
 ACTION = st.one_of(

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from phxpy.errors import EncodeError, InvalidMessage
-from phxpy.message import Message, reply
-from phxpy.serializer import V1, V2, for_vsn
+from phxpy.message import Message, RawJSON, reply
+from phxpy.serializer import V1, V2, for_vsn, json_dumps
 
 # -- V2 text (PROTOCOL.md §2.2) -----------------------------------------------------------
 
@@ -191,6 +191,38 @@ def test_v2_text_round_trips(topic: str, event: str, payload: Any, ref: Any, joi
     message = Message(topic, event, payload, ref, join_ref)
     frame = V2.encode(message)
     assert V2.decode_text(frame.text()) == message
+
+
+@given(st.text(), st.text(), st.dictionaries(st.text(), json_values, max_size=4), refs, refs)
+def test_raw_json_payload_is_spliced_byte_for_byte(
+    topic: str, event: str, payload: dict[str, Any], ref: Any, join_ref: Any
+) -> None:
+    """A RawJSON payload gives the very frame its decoded value would."""
+    raw = RawJSON(json_dumps(payload))
+    for serializer in (V1, V2):
+        spliced = serializer.encode(Message(topic, event, raw, ref, join_ref))
+        assert spliced.data == serializer.encode(Message(topic, event, payload, ref, join_ref)).data
+        assert not spliced.binary
+        broadcast = serializer.encode_broadcast(topic, event, raw)
+        assert broadcast.data == serializer.encode_broadcast(topic, event, payload).data
+
+
+def test_raw_json_vectors() -> None:
+    raw = RawJSON(b'{"body":"hi"}')
+    assert V2.encode_broadcast("room:lobby", "new_msg", raw).text() == V2_BROADCAST
+    assert V1.encode_broadcast("room:lobby", "new_msg", raw).text() == V1_BROADCAST
+    push = V2.encode(Message("room:lobby", "joined", RawJSON(b'{"status":"connected"}'), None, "1"))
+    assert push.text() == V2_PUSH
+    assert raw.decode() == {"body": "hi"}
+
+
+def test_raw_json_only_as_a_whole_payload() -> None:
+    """Nested (a reply's response included) it is just an unserializable value."""
+    raw = RawJSON(b"{}")
+    with pytest.raises(EncodeError):
+        V2.encode(reply("t", "ok", raw, "1", "1"))
+    with pytest.raises(EncodeError):
+        V1.encode(Message("t", "e", {"inner": raw}))
 
 
 @given(st.text(max_size=60), st.text(max_size=60), st.binary(), refs, refs)
