@@ -24,9 +24,7 @@ import binascii
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aiohttp import web
 
@@ -130,40 +128,15 @@ def _is_one_json_document(text: str) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class TokenLookup:
-    """Where a request's session token came from, and the params without it."""
-
-    token: str | None
-    params: Params
-    """Every query param (Plug semantics: the last ``token`` wins)."""
-    params_without_token: Params
-    """The query params without the last ``token`` pair."""
-    repeated: bool
-    """``token`` appears more than once in the query: the last one is surely ours."""
-
-
-def find_session_token(headers: Mapping[str, str], query: str) -> TokenLookup:
-    """The session token of a request: the header (Phoenix main) wins, else the **last**
-    ``token`` query value, which is where phoenix.js appends it — after the app's own
-    params, which may hold a ``token`` too (``?token=<user>&vsn=2.0.0&token=<session>``)."""
-    params = parse_params(query)
+def find_session_token(headers: Mapping[str, str], params: Params) -> str | None:
+    """The session token of a request: the header (Phoenix main) wins, else the ``token``
+    param — the **last** one, which is where phoenix.js appends it, after the app's own
+    params (``?token=<user>&vsn=2.0.0&token=<session>``)."""
     header = headers.get(TOKEN_HEADER)
     if header:
-        return TokenLookup(header, params, params, False)
-    # parse_qsl splits on "&" only, so raw segments line up with parsed pairs.
-    segments = query.split("&")
-    positions = [
-        i
-        for i, segment in enumerate(segments)
-        if unquote_plus(segment.partition("=")[0]) == "token"
-    ]
-    if not positions:
-        return TokenLookup(None, params, params, False)
-    last = positions[-1]
-    token = unquote_plus(segments[last].partition("=")[2])
-    rest = "&".join(segment for i, segment in enumerate(segments) if i != last)
-    return TokenLookup(token, params, parse_params(rest), len(positions) > 1)
+        return header
+    token = params.get("token")
+    return token if isinstance(token, str) else None
 
 
 async def read_body(request: web.Request, limit: int) -> bytes | None:
@@ -201,19 +174,18 @@ class LongPollTransport:
             return _status(403)
         if method == "OPTIONS":
             return _preflight(request)
-        lookup = find_session_token(request.headers, request.query_string)
-        session_id = self.signer.verify(lookup.token)
+        params = parse_params(request.query_string)
+        session_id = self.signer.verify(find_session_token(request.headers, params))
         session = self.sessions.get(session_id) if session_id is not None else None
         if method == "POST":
             return await self._publish(request, session)
         if session is not None:
             return await self._poll(session)
-        # The last ``token`` is the session's (not the app's) when phoenix.js put two, or
-        # when it is one of our signed tokens, merely expired.
-        ours = lookup.repeated or session_id is not None
-        return await self._new_session(
-            request, lookup.params_without_token if ours else lookup.params
-        )
+        # As in Phoenix, connect sees the query as it is, a stale session token included
+        # (the last ``token`` wins). An app that authenticates with a ``token`` param thus
+        # refuses it (403) and phoenix.js reconnects with a fresh LongPoll, which also
+        # brings back 1.7 clients, who would take a 410 for a new session and never rejoin.
+        return await self._new_session(request, params)
 
     async def _new_session(self, request: web.Request, params: Params) -> web.Response:
         auth_token = None

@@ -47,6 +47,12 @@ def transport_of(client: Client) -> LongPollTransport:
     raise AssertionError("no longpoll route")
 
 
+STALE = {"status": 403}
+"""What the twin answers a poll that carries a dead session's token, as Phoenix does: connect
+sees that token as the app's ``token`` param (the last one wins) and refuses it; phoenix.js
+then reconnects with a fresh LongPoll and rejoins (1.7 included)."""
+
+
 class LongPoller:
     """One LongPoll client speaking raw HTTP, the way phoenix.js 1.7/1.8 does."""
 
@@ -263,11 +269,14 @@ async def test_session_token_does_not_collide_with_an_app_param_named_token(
         # ?token=good-token&vsn=2.0.0&token=<session>: the last token is the session.
         await poller.post(JOIN)
         assert (await poller.messages())[0][3] == "phx_reply"
-        # An expired session's token is dropped from the params of the new connect.
+        # An expired session's token reaches connect, as in Phoenix (see STALE) ...
         clock.advance(15)
         await until(lambda: not transport_of(twin).sessions)
-        body = await poller.get()
-    assert body["status"] == 410 and body["token"] != old
+        assert await poller.get() == STALE
+        assert seen[-1] == {"token": old, "vsn": "2.0.0"}
+        # ... and the client's fresh LongPoll (no session token yet) gets a new session.
+        poller.token = None
+        assert await poller.open() != old
     assert seen[-1] == {"token": "good-token", "vsn": "2.0.0"}
 
 
@@ -294,8 +303,7 @@ async def test_unknown_and_tampered_tokens_are_no_session(twin: Client) -> None:
     forged = f"{'A' * 22}.{signature}"
     for bad in (tampered, forged, "nonsense", token + "x"):
         assert await poller.post(JOIN, token=bad) == (200, {"status": 410})
-        body = await poller.get(bad)
-        assert body["status"] == 410 and body["token"] not in (token, bad)
+        assert await poller.get(bad) == STALE
     # The real session saw none of it.
     assert await poller.post(JOIN) == (200, {"status": 200})
     assert (await poller.messages())[0][3] == "phx_reply"
@@ -328,8 +336,7 @@ async def test_malformed_post_ends_only_that_session(twin: Client, body: str, re
     assert status == 400 and answer["status"] == 400 and reason in answer["reason"]
     # The session is gone (as a WebSocket would close with 1011) ...
     assert await victim.post(JOIN) == (200, {"status": 410})
-    again = await victim.get()
-    assert again["status"] == 410 and again["token"] != victim.token
+    assert await victim.get() == STALE
     # ... and the other client's session works as before.
     assert (await bystander.post('["3","9","room:lobby","ping",{}]'))[0] == 200
     assert (await bystander.reply("9"))[4]["status"] == "ok"
@@ -529,8 +536,9 @@ async def test_session_expires_when_no_poll_starts_for_15s(twin: Client, clock: 
     clock.advance(0.1)
     await until(lambda: not transport_of(twin).sessions)
     await until(lambda: LOBBY not in presence.state.topics())  # the channel terminated
-    body = await poller.get()
-    assert body["status"] == 410 and body["token"] != old
+    assert await poller.get() == STALE
+    poller.token = None
+    assert await poller.open() != old
 
 
 async def test_a_client_that_stops_polling_is_dropped_when_its_buffer_overflows(
@@ -544,8 +552,8 @@ async def test_a_client_that_stops_polling_is_dropped_when_its_buffer_overflows(
     await poller.join()
     for _ in range(10):
         await client.post(f"/admin/broadcast?topic={LOBBY}&event=news", json={"pad": "x" * 600})
-    # The session and its backlog are gone, as in Phoenix: the next poll gets a new one.
-    assert (await poller.get())["status"] == 410
+    # The session and its backlog are gone, as in Phoenix.
+    assert await poller.get() == STALE
 
 
 async def test_disconnect_ends_the_session(twin: Client) -> None:
@@ -557,9 +565,31 @@ async def test_disconnect_ends_the_session(twin: Client) -> None:
     pending = asyncio.create_task(poller.get())
     await until(lambda: session.polling)
     await twin.post("/admin/disconnect?user=al")
-    # As in Phoenix: the waiting poll ends empty (204) and the next poll gets a new
-    # session (410), which tells phoenix.js 1.8.2+ to reconnect and rejoin.
+    # As in Phoenix: the waiting poll ends empty (204), the session is gone.
     assert (await pending)["status"] == 204
-    body = await poller.get()
-    assert body["status"] == 410 and body["token"] != old
+    assert await poller.get() == STALE
     assert await poller.post(JOIN) == (200, {"status": 410})
+    poller.token = None
+    assert await poller.open() != old
+
+
+async def test_a_dead_session_is_replaced_when_connect_does_not_read_token(
+    aiohttp_client: AiohttpClient, clock: FakeClock
+) -> None:
+    """PROTOCOL.md scenario 64: for an app that does not authenticate with a ``token``
+    param, a poll with an expired session's token gets a new session (410, new token)."""
+
+    class Open(Socket):
+        pass
+
+    app = web.Application()
+    phxpy.mount(
+        app, "/socket", Open, longpoll=True, check_origin=False, endpoint=Endpoint(clock=clock)
+    )
+    client = await aiohttp_client(app)
+    poller = LongPoller(client, "user_token=abc&vsn=2.0.0")
+    old = await poller.open()
+    clock.advance(15)
+    await until(lambda: not transport_of(client).sessions)
+    body = await poller.get()
+    assert body["messages"] == [] and body["status"] == 410 and body["token"] != old
