@@ -1,6 +1,7 @@
-"""The real phoenix.js (1.7 and 1.8, unmodified, under Node with xhr2) against the twin over
-LongPoll: the channel scenarios of test_phoenixjs_websocket.py, and the WebSocket → LongPoll
-fallback. The raw HTTP edge cases are in test_longpoll_raw.py.
+"""The real phoenix.js (1.7 and 1.8, unmodified, under Node with xhr2) against the twin: what
+only the LongPoll transport has, and the WebSocket → LongPoll fallback. The channel
+scenarios both transports share run over each in test_phoenixjs_channels.py; the raw HTTP
+edge cases are in test_longpoll_raw.py.
 
 Every wait is for an event, never for time to pass: a held poll answers as soon as the
 server has something, so nothing here waits for the 10 s poll window.
@@ -8,6 +9,7 @@ server has something, so nothing here waits for the 10 s poll window.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -19,10 +21,6 @@ from tests.phoenixjs import Client, PhoenixJS, Twin
 GOOD = {"token": "good-token"}
 FAST = {"reconnectAfterMs": [10, 20, 50], "rejoinAfterMs": [10, 20, 50]}
 LOBBY = "room:lobby"
-
-
-def other(version: str) -> str:
-    return "1.7" if version == "1.8" else "1.8"
 
 
 async def connect(js: PhoenixJS, twin: Twin, version: str, user: str, **options: Any) -> Client:
@@ -41,82 +39,34 @@ async def joined(client: Client, topic: str, payload: dict[str, Any] | None = No
     return reply
 
 
-async def test_connect_and_join(
-    phoenixjs: PhoenixJS, twin_server: Twin, phoenix_version: str
+async def test_a_burst_of_pushes_is_batched_and_answered_in_order(
+    phoenixjs: PhoenixJS, aiohttp_client: AiohttpClient, phoenix_version: str
 ) -> None:
-    client = await connect(phoenixjs, twin_server, phoenix_version, "al")
+    app = create_app()
+    posts: list[int | None] = []
 
-    lobby = await client.join(LOBBY, {"hello": ["world", 1]})
-    other_room = await client.join("room:other")
+    async def count_posts(request: web.Request, _: web.StreamResponse) -> None:
+        if request.method == "POST" and request.path == "/socket/longpoll":
+            posts.append(request.content_length)
 
-    assert lobby["response"] == {"joined": True, "echo": {"hello": ["world", 1]}}
-    assert other_room["status"] == "ok"
-    state = await client.state()
-    assert state["transport"] == "longpoll"
-    assert state["connection_state"] == "open"
-    assert state["channels"] == {LOBBY: "joined", "room:other": "joined"}
-
-
-async def test_push_replies_in_order(
-    phoenixjs: PhoenixJS, twin_server: Twin, phoenix_version: str
-) -> None:
-    client = await connect(phoenixjs, twin_server, phoenix_version, "al")
+    app.on_response_prepare.append(count_posts)
+    twin = Twin(await aiohttp_client(app))
+    client = await connect(phoenixjs, twin, phoenix_version, "al")
     await joined(client, LOBBY)
-    payload = {"text": "héllo ✓", "n": [1, 2.5, None, True], "nested": {"a": {}}}
+    posts.clear()
 
-    ok = await client.push(LOBBY, "ping", payload)
-    error = await client.push(LOBBY, "error_reply", {"x": 1})
-    # 150 pushes in one JS tick: one batch, which 1.7.22+/1.8.6+ split into POSTs of 100.
-    ids = [await client.push_nowait(LOBBY, "ping", {"n": n}) for n in range(150)]
+    # 150 pushes sent at once: they pile up while a POST is in flight and go in batches,
+    # which 1.7.22+/1.8.6+ split into POSTs of 100 frames (typically ~20, 100, ~30).
+    pushes = (client.push_nowait(LOBBY, "ping", {"n": n}) for n in range(150))
+    ids = await asyncio.gather(*pushes)
 
-    assert (ok["status"], ok["response"]) == ("ok", payload)
-    assert (error["status"], error["response"]) == ("error", {"reason": "nope"})
     for n, ident in enumerate(ids):
         reply = await client.expect(event="reply", id=ident)
         assert (reply["status"], reply["response"]) == ("ok", {"n": n})
+    replies = phoenixjs.events_since(0, event="reply")
+    assert [reply["response"]["n"] for reply in replies] == list(range(150))
+    assert 2 <= len(posts) <= 10, posts
     assert client.events_since(0, event="close") == []
-
-
-async def test_broadcast_reaches_members_on_both_transports(
-    phoenixjs: PhoenixJS, twin_server: Twin, phoenix_version: str
-) -> None:
-    alice = await connect(phoenixjs, twin_server, phoenix_version, "alice")
-    bob = await phoenixjs.connect(
-        twin_server.url, version=other(phoenix_version), params={**GOOD, "user": "bob"}, **FAST
-    )
-    await joined(alice, LOBBY)
-    await joined(bob, LOBBY)
-
-    for n in range(20):
-        await bob.push_nowait(LOBBY, "shout", {"n": n})
-    await twin_server.broadcast(LOBBY, "announcement", {"text": "doors open"})
-
-    for member in (alice, bob):
-        for n in range(20):
-            message = await member.expect(event="message", topic=LOBBY, name="shout")
-            assert message["payload"] == {"n": n}
-        announcement = await member.expect(event="message", topic=LOBBY, name="announcement")
-        assert announcement["payload"] == {"text": "doors open"}
-
-
-async def test_leave(phoenixjs: PhoenixJS, twin_server: Twin, phoenix_version: str) -> None:
-    alice = await connect(phoenixjs, twin_server, phoenix_version, "alice")
-    bob = await connect(phoenixjs, twin_server, phoenix_version, "bob")
-    await joined(alice, LOBBY)
-    await joined(alice, "room:other")
-    await joined(bob, LOBBY)
-
-    left = await alice.leave(LOBBY)
-
-    assert left["status"] == "ok"
-    await alice.expect(event="channel_close", topic=LOBBY)
-    mark = phoenixjs.mark()
-    await bob.push_nowait(LOBBY, "shout", {"body": "still there?"})
-    await bob.expect(event="message", topic=LOBBY, name="shout", since=mark)
-    assert (await alice.push("room:other", "ping", {}))["status"] == "ok"
-    assert alice.events_since(mark, event="message", name="shout") == []
-    again = await alice.join(LOBBY, {"back": True})
-    assert again["response"] == {"joined": True, "echo": {"back": True}}
 
 
 async def test_binary_push_is_refused_cleanly(
@@ -134,108 +84,6 @@ async def test_binary_push_is_refused_cleanly(
     assert (await client.push(LOBBY, "ping", {"after": "binary"}))["status"] == "ok"
     assert client.events_since(0, event="close") == []
     assert (await client.state())["channels"] == {LOBBY: "joined"}
-
-
-async def test_crashed_channel_rejoins_on_its_own(
-    phoenixjs: PhoenixJS, twin_server: Twin, phoenix_version: str
-) -> None:
-    client = await connect(phoenixjs, twin_server, phoenix_version, "al")
-    first = await client.join(LOBBY, {"seat": 7})
-    mark = phoenixjs.mark()
-
-    await client.push_nowait(LOBBY, "crash", {}, timeout_ms=200)
-
-    crashed = await client.expect(event="channel_error", topic=LOBBY, since=mark)
-    assert crashed["reason"] == {"reason": "channel_crash"}
-    rejoin = await client.expect(event="join", topic=LOBBY, since=mark)
-    assert rejoin["status"] == "ok" and rejoin["join_ref"] != first["join_ref"]
-    assert (await client.push(LOBBY, "ping", {"after": "crash"}))["response"] == {"after": "crash"}
-    assert client.events_since(mark, event="close") == []
-
-
-async def test_server_ends_the_session_and_the_client_comes_back(
-    phoenixjs: PhoenixJS, twin_server: Twin, phoenix_version: str
-) -> None:
-    """Socket-id disconnect destroys the LongPoll session, as in Phoenix. The client's next
-    poll carries the dead session's token, which connect sees as the app's ``token`` param
-    (the last one wins) and refuses: phoenix.js closes (1008), reconnects with a fresh
-    LongPoll and rejoins every channel — 1.7 too, which would take a plain 410 for a new
-    session and never rejoin."""
-    dee = await connect(phoenixjs, twin_server, phoenix_version, "dee")
-    eve = await connect(phoenixjs, twin_server, phoenix_version, "eve")
-    await joined(dee, LOBBY, {"seat": 1})
-    await joined(dee, "room:other")
-    await joined(eve, LOBBY)
-    mark = phoenixjs.mark()
-
-    await twin_server.disconnect_user("dee")
-
-    close = await dee.expect(event="close", since=mark)
-    assert close["code"] == 1008
-    rejoins = [await dee.expect(event="join", since=mark) for _ in range(2)]
-    assert {join["topic"] for join in rejoins} == {LOBBY, "room:other"}
-    assert all(join["status"] == "ok" for join in rejoins)
-    lobby = next(join for join in rejoins if join["topic"] == LOBBY)
-    assert lobby["response"] == {"echo": {"seat": 1}, "joined": True}
-    await eve.push_nowait(LOBBY, "shout", {"body": "welcome back"})
-    message = await dee.expect(event="message", topic=LOBBY, name="shout", since=mark)
-    assert message["payload"] == {"body": "welcome back"}
-    assert eve.events_since(mark, event="close") == []
-
-
-async def test_refused_connect_keeps_retrying_until_allowed(
-    phoenixjs: PhoenixJS, twin_server: Twin, phoenix_version: str
-) -> None:
-    client = await phoenixjs.connect(
-        twin_server.url,
-        version=phoenix_version,
-        params={"token": "bad-token", "user": "al"},
-        transport="longpoll",
-        wait_open=False,
-        **FAST,
-    )
-
-    # {"status":403}: phoenix.js closes with 1008 and tries again (1.7 also reports the
-    # teardown of the closed transport before each retry, with no code).
-    for _ in range(2):
-        await client.expect(event="error", error="403")
-        await client.expect(event="close", code=1008)
-    assert client.events_since(0, event="open") == []
-
-    await client.set_params({**GOOD, "user": "al"})
-    await client.expect(event="open")
-    await joined(client, LOBBY)
-
-
-async def test_auth_token_over_longpoll(phoenixjs: PhoenixJS, twin_server: Twin) -> None:
-    # 1.8 only: the authToken travels in X-Phoenix-AuthToken on every LongPoll request.
-    client = await phoenixjs.connect(
-        twin_server.url,
-        version="1.8",
-        params={"user": "al"},
-        auth_token="good-token",
-        transport="longpoll",
-        **FAST,
-    )
-    reply = await client.join(LOBBY, {"via": "authToken"})
-    assert reply["response"] == {"joined": True, "echo": {"via": "authToken"}}
-
-
-async def test_client_disconnect_and_connect_again(
-    phoenixjs: PhoenixJS, twin_server: Twin, phoenix_version: str
-) -> None:
-    alice = await connect(phoenixjs, twin_server, phoenix_version, "alice")
-    await joined(alice, LOBBY, {"seat": 3})
-    await alice.disconnect()
-    assert (await alice.state())["connected"] is False
-    mark = phoenixjs.mark()
-
-    await alice.reconnect()
-
-    await alice.expect(event="open", since=mark)
-    rejoin = await alice.expect(event="join", topic=LOBBY, since=mark)
-    assert rejoin["response"] == {"joined": True, "echo": {"seat": 3}}
-    assert (await alice.push(LOBBY, "ping", {}))["status"] == "ok"
 
 
 # ----------------------------------------------------------------------- fallback
