@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -92,19 +93,8 @@ async def insert_message(
         inserted_at=now,
     )
     try:
-        await conn.execute(
-            insert(messages).values(
-                id=message.id,
-                chat_room_id=chat_room_id,
-                user_id=user_id,
-                username=username,
-                content=content,
-                content_type=content_type,
-                seq=seq,
-                client_id=client_id,
-                inserted_at=now,
-            )
-        )
+        # The record's fields are the table's columns, one for one.
+        await conn.execute(insert(messages).values(**asdict(message)))
     except IntegrityError as error:
         if violates(
             error,
