@@ -7,7 +7,7 @@ Import the fixtures into a test module: ``from tests.server.chat_support import 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +82,19 @@ class World:
         comes first takes the due steps, the other finds nothing left)."""
         self.clock.set(moment)
         await self.chat.scheduler.run_due()
+
+    @asynccontextmanager
+    async def open_room(self, members: int) -> AsyncIterator[tuple[str, list[ChannelClient]]]:
+        """An event whose room is open, and ``members`` signed-up users joined to it, each
+        on a socket of their own: yields the room's topic and their clients."""
+        event = await self.event()
+        users = [await self.api.sign_up() for _ in range(members)]
+        await self.move_to(OPENS)
+        async with AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(self.socket(user)) for user in users]
+            for client, user in zip(clients, users, strict=True):
+                await self.member(client, event["id"], user)
+            yield f"event:{event['id']}", clients
 
     async def member(self, client: ChannelClient, event_id: str, user: Session) -> None:
         """Join with a fresh ticket of the event, assigned to ``user`` by the service."""

@@ -58,13 +58,7 @@ async def test_posts_only_while_active_stored_before_reply_then_broadcast(world:
 
 
 async def test_a_retried_client_id_posts_once(world: World) -> None:
-    event = await world.event()
-    alice, bob = await world.api.sign_up(), await world.api.sign_up()
-    topic = f"event:{event['id']}"
-    await world.move_to(OPENS)
-    async with world.socket(alice) as a, world.socket(bob) as b:
-        await world.member(a, event["id"], alice)
-        await world.member(b, event["id"], bob)
+    async with world.open_room(2) as (topic, (a, b)):
         payload = {"content": "once", "client_id": "c-1"}
         first = await a.assert_reply(await a.push(topic, "new_message", payload), "ok")
         again = await a.assert_reply(await a.push(topic, "new_message", payload), "ok")
@@ -78,12 +72,7 @@ async def test_a_retried_client_id_posts_once(world: World) -> None:
 
 
 async def test_invalid_messages_are_refused_and_not_stored(world: World) -> None:
-    event = await world.event()
-    alice = await world.api.sign_up()
-    topic = f"event:{event['id']}"
-    await world.move_to(OPENS)
-    async with world.socket(alice) as a:
-        await world.member(a, event["id"], alice)
+    async with world.open_room(1) as (topic, (a,)):
         cases = [
             ({"content": ""}, "empty message"),
             ({"content": "   \n"}, "empty message"),
@@ -108,13 +97,7 @@ async def test_invalid_messages_are_refused_and_not_stored(world: World) -> None
 
 
 async def test_a_flood_is_refused_without_slowing_the_others(world: World) -> None:
-    event = await world.event()
-    alice, bob = await world.api.sign_up(), await world.api.sign_up()
-    topic = f"event:{event['id']}"
-    await world.move_to(OPENS)
-    async with world.socket(alice) as a, world.socket(bob) as b:
-        await world.member(a, event["id"], alice)
-        await world.member(b, event["id"], bob)
+    async with world.open_room(2) as (topic, (a, b)):
         refs = [await a.push(topic, "new_message", {"content": f"m{i}"}) for i in range(15)]
         replies = [await a.assert_reply(ref) for ref in refs]
         assert [r.status for r in replies] == ["ok"] * 10 + ["error"] * 5
