@@ -9,7 +9,8 @@ from aiohttp import web
 
 from server.app import create_app
 from server.config import ConfigError, Settings
-from server.db.engine import DatabaseUnavailable, SchemaVersionError
+from server.db.database import DatabaseUnavailable
+from server.db.schema import SchemaVersionError
 
 
 def main() -> int:

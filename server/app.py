@@ -15,8 +15,9 @@ from server.auth.passwords import PasswordHasher
 from server.chat.setup import install_chat
 from server.clock import Clock, SystemClock
 from server.config import Settings
-from server.db.engine import apply_schema, describe_database, make_engine
-from server.keys import CLOCK, ENGINE, OPENAPI, PASSWORDS, REALTIME, SETTINGS
+from server.db.open import describe_database, open_database
+from server.db.schema import apply_schema
+from server.keys import CLOCK, DB, OPENAPI, PASSWORDS, REALTIME, SETTINGS
 from server.realtime import Realtime
 
 log = logging.getLogger(__name__)
@@ -50,14 +51,14 @@ def create_app(
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = make_engine(settings.database_url)
     log.info("database: %s", describe_database(settings.database_url))
+    db = await open_database(settings.database_url, pool_size=settings.database_pool_size)
     try:
-        await apply_schema(engine)
-        app[ENGINE] = engine
+        await apply_schema(db)
+        app[DB] = db
         yield
     finally:
-        await engine.dispose()
+        await db.close()
 
 
 async def _warm_up_passwords(app: web.Application) -> None:

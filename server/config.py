@@ -22,6 +22,9 @@ DEFAULT_TOKEN_TTL_SECONDS = 7 * 24 * 3600
 DEFAULT_BCRYPT_ROUNDS = 12
 # JSON bodies of this API are small; anything bigger is refused with 413 before it is parsed.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+DEFAULT_DATABASE_POOL_SIZE = 10
+DEFAULT_CHAT_MESSAGES_PER_SECOND = 5.0
+DEFAULT_CHAT_MESSAGE_BURST = 10
 
 
 class ConfigError(Exception):
@@ -33,7 +36,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     database_url: str
-    """A SQLAlchemy async URL: ``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``."""
+    """``sqlite:///path`` or ``postgresql://…`` (as :func:`normalize_database_url` makes it)."""
     secret_key: str = field(repr=False)
     """Signs the users' JWTs (HS256)."""
     service_api_key: str = field(repr=False)
@@ -44,6 +47,12 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     bcrypt_rounds: int = DEFAULT_BCRYPT_ROUNDS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    database_pool_size: int = DEFAULT_DATABASE_POOL_SIZE
+    """PostgreSQL connections kept open (SQLite: one writer and a few readers, always)."""
+    chat_messages_per_second: float = DEFAULT_CHAT_MESSAGES_PER_SECOND
+    """Each user's sustained posting rate in the chat (all rooms, all tabs of this node)."""
+    chat_message_burst: int = DEFAULT_CHAT_MESSAGE_BURST
+    """How many posts a user may make at once before the rate applies."""
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < MIN_SECRET_LENGTH:
@@ -78,6 +87,21 @@ class Settings:
         )
         allowed_origins = _origins(_get(environ, "ALLOWED_ORIGINS") or "")
         bcrypt_rounds = _int(environ, "BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, minimum=4, maximum=31)
+        database_pool_size = _int(
+            environ, "DATABASE_POOL_SIZE", DEFAULT_DATABASE_POOL_SIZE, minimum=1, maximum=1000
+        )
+        chat_messages_per_second = float(
+            _int(
+                environ,
+                "CHAT_MESSAGES_PER_SECOND",
+                int(DEFAULT_CHAT_MESSAGES_PER_SECOND),
+                minimum=1,
+                maximum=100_000,
+            )
+        )
+        chat_message_burst = _int(
+            environ, "CHAT_MESSAGE_BURST", DEFAULT_CHAT_MESSAGE_BURST, minimum=1, maximum=100_000
+        )
         data_dir = sqlite_path(database_url).parent if is_sqlite(database_url) else DEFAULT_DATA_DIR
 
         service_api_key = _get(environ, "SERVICE_API_KEY")
@@ -103,15 +127,18 @@ class Settings:
             token_ttl_seconds=token_ttl_seconds,
             allowed_origins=allowed_origins,
             bcrypt_rounds=bcrypt_rounds,
+            database_pool_size=database_pool_size,
+            chat_messages_per_second=chat_messages_per_second,
+            chat_message_burst=chat_message_burst,
         )
 
 
 def is_sqlite(database_url: str) -> bool:
-    return database_url.startswith("sqlite+aiosqlite:")
+    return database_url.startswith("sqlite:")
 
 
 def sqlite_path(database_url: str) -> Path:
-    """The file of a normalized SQLite URL (``sqlite+aiosqlite:///relative`` or ``////abs``)."""
+    """The file of a normalized SQLite URL (``sqlite:///relative`` or ``sqlite:////abs``)."""
     return Path(database_url.split(":///", 1)[1].split("?", 1)[0])
 
 
@@ -124,13 +151,13 @@ def normalize_database_url(raw: str) -> str:
     if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
         if not rest:
             raise ConfigError("DATABASE_URL", "names no PostgreSQL server")
-        return f"postgresql+asyncpg://{rest}"
+        return f"postgresql://{rest}"
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         path = rest[1:] if rest.startswith("/") else ""
         if not path or path.startswith(":memory:"):
             # Each pooled connection would get its own empty in-memory database.
             raise ConfigError("DATABASE_URL", "SQLite needs a file path, e.g. sqlite:///data/x.db")
-        return f"sqlite+aiosqlite:///{path}"
+        return f"sqlite:///{path}"
     raise ConfigError("DATABASE_URL", f"unsupported database {scheme!r}; use sqlite or postgresql")
 
 

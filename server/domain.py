@@ -148,6 +148,27 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageDraft:
+    """A message to store; the database gives it its id, seq and time."""
+
+    chat_room_id: RoomId
+    user_id: UserId | None
+    username: str
+    content: str
+    content_type: str = "text"
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A stored message, and whether storing it created it (False: a retry of a
+    ``client_id`` the sender already used returns the message stored the first time)."""
+
+    message: ChatMessage
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     id: NotificationId
     user_id: UserId

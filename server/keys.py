@@ -8,11 +8,11 @@ from server.auth.callers import Caller
 from server.auth.passwords import PasswordHasher
 from server.clock import Clock
 from server.config import Settings
-from server.db.engine import DbEngine
+from server.db.database import Database
 from server.realtime import Realtime
 
 SETTINGS = web.AppKey("settings", Settings)
-ENGINE = web.AppKey("engine", DbEngine)
+DB = web.AppKey("db", Database)
 CLOCK = web.AppKey("clock", Clock)
 REALTIME = web.AppKey("realtime", Realtime)
 PASSWORDS = web.AppKey("passwords", PasswordHasher)

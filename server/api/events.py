@@ -20,7 +20,6 @@ from server.db import events as event_store
 from server.db import messages as message_store
 from server.db import notifications as notification_store
 from server.db import rooms as room_store
-from server.db.engine import transaction
 from server.domain import (
     BLANK,
     SCHEDULE_FIELDS,
@@ -32,7 +31,7 @@ from server.domain import (
     NotFound,
     NotificationKind,
 )
-from server.keys import CLOCK, ENGINE, REALTIME
+from server.keys import CLOCK, DB, REALTIME
 
 NAME_MAX_LENGTH = 200
 LOCATION_MAX_LENGTH = 200
@@ -54,7 +53,7 @@ async def create_event(request: web.Request) -> web.Response:
         end_time=fields.timestamp("end_time"),
     )
     fields.check()
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         event = await event_store.create_event(conn, new, now=request.app[CLOCK].now())
     await announce(request.app[REALTIME].event_created(event), "event created")
     # The schedule may have opened (or archived) the room already: answer with its state now.
@@ -79,7 +78,7 @@ async def update_event(request: web.Request) -> web.Response:
     fields.check()
 
     now = request.app[CLOCK].now()
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         update = await event_store.update_event(conn, event_id, changes, now=now)
         notified = []
         if update.changed_fields & HOLDER_RELEVANT_FIELDS:
@@ -104,7 +103,7 @@ async def update_event(request: web.Request) -> web.Response:
 
 async def _reload(request: web.Request, event: Event) -> Event:
     try:
-        async with transaction(request.app[ENGINE]) as conn:
+        async with request.app[DB].read() as conn:
             return await event_store.get_event(conn, event.id)
     except NotFound:
         return event  # deleted meanwhile: answer with what was stored
@@ -112,7 +111,7 @@ async def _reload(request: web.Request, event: Event) -> Event:
 
 async def delete_event(request: web.Request) -> web.Response:
     event_id = path_id(request, "id")
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         event = await event_store.get_event(conn, event_id)
         # Stored before the delete (which takes the tickets, hence the holders, with it) and
         # not linked to the event, so the notice outlives it.
@@ -135,13 +134,13 @@ async def delete_event(request: web.Request) -> web.Response:
 
 async def show_event(request: web.Request) -> web.Response:
     event_id = path_id(request, "id")
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].read() as conn:
         event = await event_store.get_event(conn, event_id)
     return data_response(render.event(event))
 
 
 async def list_events(request: web.Request) -> web.Response:
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].read() as conn:
         events = await event_store.list_upcoming_events(conn, now=request.app[CLOCK].now())
     return data_response([render.event(event) for event in events])
 
@@ -154,7 +153,7 @@ async def get_chat_room(request: web.Request) -> web.Response:
     event_id = canonical_uuid(raw_id)
     if event_id is None:
         raise NotFound("chat room")
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].read() as conn:
         room = await room_store.get_room_for_event(conn, event_id)
     return data_response(render.chat_room(room))
 
@@ -168,7 +167,7 @@ async def list_messages(request: web.Request) -> web.Response:
     if errors:
         raise Invalid(errors)
     event_id = path_id(request, "id")
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].read() as conn:
         event = await event_store.get_event(conn, event_id)
         if not await policy.is_ticket_holder(conn, caller.user_id, event_id):
             raise Forbidden()

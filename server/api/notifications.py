@@ -9,9 +9,8 @@ from server.api.render import data_response
 from server.api.validation import path_id
 from server.auth.guard import signed_in_user
 from server.db import notifications as notification_store
-from server.db.engine import transaction
 from server.domain import INVALID, Invalid, NotificationStatus
-from server.keys import ENGINE
+from server.keys import DB
 
 
 async def list_notifications(request: web.Request) -> web.Response:
@@ -23,7 +22,7 @@ async def list_notifications(request: web.Request) -> web.Response:
             status = NotificationStatus(raw_status)
         except ValueError:
             raise Invalid.field("status", INVALID) from None
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].read() as conn:
         notifications = await notification_store.list_notifications(
             conn, caller.user_id, status=status
         )
@@ -33,7 +32,7 @@ async def list_notifications(request: web.Request) -> web.Response:
 async def mark_read(request: web.Request) -> web.Response:
     caller = signed_in_user(request)
     notification_id = path_id(request, "id")
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         notification = await notification_store.mark_notification_read(
             conn, notification_id=notification_id, user_id=caller.user_id
         )

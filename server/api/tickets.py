@@ -8,8 +8,7 @@ from server import render
 from server.api.render import data_response
 from server.api.validation import Fields, nested_object, path_id, read_json_object
 from server.db import tickets as ticket_store
-from server.db.engine import transaction
-from server.keys import CLOCK, ENGINE
+from server.keys import CLOCK, DB
 
 TICKET_NUMBER_MAX_LENGTH = 100
 
@@ -20,7 +19,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     ticket_number = fields.text("ticket_number", max_length=TICKET_NUMBER_MAX_LENGTH)
     event_id = fields.uuid("event_id")
     fields.check()
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         ticket = await ticket_store.create_ticket(
             conn, event_id=event_id, ticket_number=ticket_number, now=request.app[CLOCK].now()
         )
@@ -30,7 +29,7 @@ async def create_ticket(request: web.Request) -> web.Response:
 async def assign_ticket(request: web.Request) -> web.Response:
     ticket_id = path_id(request, "ticket_id")
     user_id = path_id(request, "user_id")
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         ticket = await ticket_store.assign_ticket(
             conn, ticket_id=ticket_id, user_id=user_id, now=request.app[CLOCK].now()
         )

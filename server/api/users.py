@@ -12,9 +12,8 @@ from server.auth.guard import signed_in_user
 from server.auth.tokens import issue_token
 from server.db import tokens as token_store
 from server.db import users as user_store
-from server.db.engine import transaction
 from server.domain import BLANK, Forbidden, Invalid, Unauthorized, UserChanges
-from server.keys import CLOCK, ENGINE, PASSWORDS, REALTIME, SETTINGS
+from server.keys import CLOCK, DB, PASSWORDS, REALTIME, SETTINGS
 
 USERNAME_MAX_LENGTH = 50
 
@@ -29,7 +28,7 @@ async def sign_up(request: web.Request) -> web.Response:
 
     password_hash = await request.app[PASSWORDS].hash(password)
     now = request.app[CLOCK].now()
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         user = await user_store.create_user(
             conn, username=username, email=email, password_hash=password_hash, now=now
         )
@@ -45,8 +44,8 @@ async def sign_in(request: web.Request) -> web.Response:
     fields.check()
 
     passwords = request.app[PASSWORDS]
-    engine = request.app[ENGINE]
-    async with transaction(engine) as conn:
+    db = request.app[DB]
+    async with db.read() as conn:
         credentials = await user_store.find_credentials(conn, email)
     # Unknown email and wrong password: same bcrypt work, same 401 body.
     if credentials is None:
@@ -54,7 +53,7 @@ async def sign_in(request: web.Request) -> web.Response:
         raise Unauthorized()
     if not await passwords.verify(password, credentials.password_hash):
         raise Unauthorized()
-    async with transaction(engine) as conn:
+    async with db.read() as conn:
         user = await user_store.get_user(conn, credentials.user_id)
     token = issue_token(
         request.app[SETTINGS],
@@ -67,7 +66,7 @@ async def sign_in(request: web.Request) -> web.Response:
 
 async def sign_out(request: web.Request) -> web.Response:
     caller = signed_in_user(request)
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         await token_store.revoke_token(
             conn,
             jti=caller.claims.jti,
@@ -83,7 +82,7 @@ async def sign_out(request: web.Request) -> web.Response:
 
 async def show_user(request: web.Request) -> web.Response:
     user_id = _own_id(request, request.match_info["id"])
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].read() as conn:
         user = await user_store.get_user(conn, user_id)
     return data_response(render.user(user))
 
@@ -102,7 +101,7 @@ async def update_user(request: web.Request) -> web.Response:
     password_hash = None if password is None else await request.app[PASSWORDS].hash(password)
     now = request.app[CLOCK].now()
     changes = UserChanges(username=username, email=email, password_hash=password_hash)
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         user = await user_store.update_user(conn, user_id, changes, now=now)
     if password_hash is None:
         return data_response(render.user(user))
@@ -119,7 +118,7 @@ async def update_user(request: web.Request) -> web.Response:
 
 async def delete_user(request: web.Request) -> web.Response:
     user_id = _own_id(request, request.match_info["id"])
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].write() as conn:
         await user_store.delete_user(conn, user_id)
     await announce(
         request.app[REALTIME].user_sessions_revoked(user_id), "close sockets of a deleted user"

@@ -17,9 +17,8 @@ from aiohttp import web
 
 from server.auth.callers import Caller, ServiceCaller, UserCaller
 from server.auth.tokens import decode_token, verify_user_token
-from server.db.engine import transaction
 from server.domain import Forbidden, Unauthorized
-from server.keys import CALLER, CLOCK, ENGINE, SETTINGS
+from server.keys import CALLER, CLOCK, DB, SETTINGS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -68,7 +67,7 @@ async def identify_caller(request: web.Request) -> Caller | None:
     now = request.app[CLOCK].now()
     if decode_token(settings, credential, now=now) is None:
         return None  # no database round trip for garbage
-    async with transaction(request.app[ENGINE]) as conn:
+    async with request.app[DB].read() as conn:
         claims = await verify_user_token(conn, settings, credential, now=now)
     return None if claims is None else UserCaller(claims)
 

@@ -16,7 +16,7 @@ import jwt
 
 from server.config import Settings
 from server.db import tokens as token_store
-from server.db.engine import DbConnection, DbEngine
+from server.db.database import Connection, Database
 from server.domain import UserId
 
 ALGORITHM = "HS256"
@@ -81,7 +81,7 @@ def decode_token(settings: Settings, token: str, *, now: datetime) -> TokenClaim
 
 
 async def verify_user_token(
-    conn: DbConnection, settings: Settings, token: str, *, now: datetime
+    conn: Connection, settings: Settings, token: str, *, now: datetime
 ) -> TokenClaims | None:
     """Signature, expiry and revocation (signed out, password changed, user deleted)."""
     claims = decode_token(settings, token, now=now)
@@ -94,15 +94,13 @@ async def verify_user_token(
 
 
 async def authenticate_user_token(
-    engine: DbEngine, settings: Settings, token: str, now: datetime
+    db: Database, settings: Settings, token: str, now: datetime
 ) -> UserId | None:
-    """The user a token belongs to, or None if it is invalid, expired or revoked.
-
-    This is what the socket's connect (issue 5) calls.
-    """
+    """The user a token belongs to, or None if it is invalid, expired or revoked (what the
+    socket's connect calls). A read: it never waits for a writer."""
     if decode_token(settings, token, now=now) is None:
         return None  # no database round trip for garbage
-    async with engine.connect() as conn:
+    async with db.read() as conn:
         claims = await verify_user_token(conn, settings, token, now=now)
     return None if claims is None else claims.user_id
 

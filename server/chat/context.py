@@ -1,4 +1,4 @@
-"""What the socket and its channels share: settings, clock, database, limits, room locks."""
+"""What the socket and its channels share: settings, clock, database, writer, limits."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 from phxpy import Endpoint
 from server.chat.limits import ChatLimits, RateLimiter, Throttle
-from server.chat.locks import RoomLocks
+from server.chat.writer import MessageWriter
 from server.clock import Clock
 from server.config import Settings
-from server.db.engine import DbEngine
+from server.db.database import Database
 
 
 @dataclass
@@ -19,11 +19,12 @@ class ChatContext:
     clock: Clock
     endpoint: Endpoint
     limits: ChatLimits = field(default_factory=ChatLimits)
-    engine: DbEngine | None = None
-    """Set when the app starts (the engine is made in the app's cleanup context)."""
+    database: Database | None = None
+    """Set when the app starts (the database is opened in the app's cleanup context)."""
+    message_writer: MessageWriter | None = None
+    """Likewise: the node's group-commit writer, started with the database."""
 
     def __post_init__(self) -> None:
-        self.room_locks = RoomLocks()
         self.message_limiter = RateLimiter(
             self.clock, rate=self.limits.messages_per_second, burst=self.limits.message_burst
         )
@@ -33,10 +34,16 @@ class ChatContext:
         self.typing_throttle = Throttle(self.clock, interval=self.limits.typing_interval)
 
     @property
-    def db(self) -> DbEngine:
-        if self.engine is None:
-            raise RuntimeError("the chat is not started: no database engine yet")
-        return self.engine
+    def db(self) -> Database:
+        if self.database is None:
+            raise RuntimeError("the chat is not started: no database yet")
+        return self.database
+
+    @property
+    def writer(self) -> MessageWriter:
+        if self.message_writer is None:
+            raise RuntimeError("the chat is not started: no message writer yet")
+        return self.message_writer
 
 
 def chat_of(socket: Any) -> ChatContext:

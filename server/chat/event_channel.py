@@ -1,60 +1,55 @@
 """``event:<event_id>``: an event's chat room, joined with a ticket.
 
-Join (SPEC "Socket"): the ticket must exist for the event, be unassigned or the user's own,
-and not used by someone else; the join assigns it and marks it used in one conditional
-UPDATE (``server.db.tickets.claim_ticket``), so of two users racing for one number exactly one
-is admitted. A user who already used a ticket for the event rejoins with no number. Any
+Join: a user who already joined this event's chat with a ticket rejoins with no number and no
+write (phoenix.js resends the join after every reconnect). Otherwise the join claims a ticket
+in one conditional UPDATE (``server.db.tickets``): the numbered one if it is free or already
+the user's, or, with no number, the one the reservation system assigned to the user; of two
+users racing for one number exactly one is admitted. Every number the user may not claim is
+refused alike (``invalid ticket``), so refusals tell nothing about which numbers exist. Any
 state of the room may be joined (members see each other before it opens, and read the
 history after it closes); posting needs ``active``.
 
-Messages are stored before the ok reply and broadcast after it, under the room's lock, so this
-node sends a room's messages in ``seq`` order.
+Posts go to the node's :class:`~server.chat.writer.MessageWriter`, which stores everything
+waiting at once and then replies and broadcasts in seq order.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from phxpy import Channel, Error, Ok, Reply, Stop
+from phxpy import Channel, Error, Ok, Reply, ReplyRef, Stop
 from server import render
 from server.chat import payloads
 from server.chat.announce import ROOM_DELETED
 from server.chat.context import ChatContext, chat_of
 from server.chat.presence import track
 from server.chat.topics import EVENT_PREFIX, id_from_topic
+from server.chat.writer import Outcome
 from server.db import chat as chat_store
-from server.db import events as event_store
 from server.db import messages as message_store
 from server.db import tickets as ticket_store
-from server.db.engine import DbConnection, transaction
+from server.db.database import Connection
 from server.domain import (
     ChatMessage,
     ChatRoom,
-    Conflict,
     EventId,
+    MessageDraft,
     NotFound,
     RoomId,
+    StoredMessage,
     UserId,
 )
 
-# Join refusal reasons (SPEC).
+# Join refusal reasons.
 EVENT_NOT_FOUND = "event not found"
 TICKET_REQUIRED = "ticket required"
 INVALID_TICKET = "invalid ticket"
-TICKET_ALREADY_USED = "ticket already used"
 # Other error reasons.
 ROOM_NOT_ACTIVE = "room not active"
 TOO_MANY_MESSAGES = "too many messages"
 TOO_MANY_REQUESTS = "too many requests"
 UNKNOWN_EVENT = "unknown event"
-
-
-class _Refused(Exception):
-    """Leaves the join's transaction (rolling it back) with a refusal reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class EventChannel(Channel):
@@ -81,58 +76,50 @@ class EventChannel(Channel):
         request = payloads.parse_join(payload)
         user_id: UserId = self.socket.assigns["user_id"]
         chat = self.chat
-        try:
-            async with transaction(chat.db) as conn:
-                room, username = await self._admit(conn, event_id, user_id, request)
-                messages, more = await _join_messages(conn, room, request.after_seq)
-        except _Refused as refusal:
-            return Error({"reason": refusal.reason})
-        self.event_id, self.room_id = event_id, room.id
-        self.user_id, self.username = user_id, username
+        async with chat.db.read() as conn:
+            facts = await chat_store.join_facts(conn, event_id=event_id, user_id=user_id)
+        if facts is None:
+            return Error({"reason": EVENT_NOT_FOUND})
+        if facts.username is None:  # deleted meanwhile; its sockets are being closed
+            return Error({"reason": INVALID_TICKET})
+        if not facts.holds_used_ticket:
+            refusal = await self._claim(event_id, user_id, request)
+            if refusal is not None:
+                return Error({"reason": refusal})
+        async with chat.db.read() as conn:
+            messages, more = await _join_messages(conn, facts.room, request.after_seq)
+        self.event_id, self.room_id = event_id, facts.room.id
+        self.user_id, self.username = user_id, facts.username
         return Ok(
             {
-                "room": render.live_room(room),
+                "room": render.live_room(facts.room),
                 "messages": [render.message(message) for message in messages],
                 "more": more,
             }
         )
 
-    async def _admit(
-        self,
-        conn: DbConnection,
-        event_id: EventId,
-        user_id: UserId,
-        request: payloads.JoinRequest,
-    ) -> tuple[ChatRoom, str]:
-        try:
-            event = await event_store.get_event(conn, event_id)
-        except NotFound:
-            raise _Refused(EVENT_NOT_FOUND) from None
-        username = await chat_store.username_of(conn, user_id)
-        if username is None:  # deleted meanwhile; its sockets are being closed
-            raise _Refused(INVALID_TICKET)
+    async def _claim(
+        self, event_id: EventId, user_id: UserId, request: payloads.JoinRequest
+    ) -> str | None:
+        """Claim a ticket for a first join; the refusal reason, or None when admitted."""
         if request.invalid_ticket:
-            raise _Refused(INVALID_TICKET)
-        if request.ticket_number is not None:
-            try:
-                await ticket_store.claim_ticket(
-                    conn,
-                    event_id=event_id,
-                    ticket_number=request.ticket_number,
-                    user_id=user_id,
-                    now=self.chat.clock.now(),
+            return INVALID_TICKET
+        chat = self.chat
+        now = chat.clock.now()
+        async with chat.db.write() as conn:
+            if request.ticket_number is None:
+                claimed = await ticket_store.claim_assigned_ticket(
+                    conn, event_id=event_id, user_id=user_id, now=now
                 )
-            except NotFound:
-                raise _Refused(INVALID_TICKET) from None
-            except Conflict as conflict:
-                # Used by someone else: "already used". Assigned to someone else but not yet
-                # used: not this user's ticket, so "invalid".
-                if conflict.detail == ticket_store.ALREADY_USED:
-                    raise _Refused(TICKET_ALREADY_USED) from None
-                raise _Refused(INVALID_TICKET) from None
-        elif not await chat_store.holds_used_ticket(conn, user_id=user_id, event_id=event_id):
-            raise _Refused(TICKET_REQUIRED)
-        return event.chat_room, username
+                return None if claimed else TICKET_REQUIRED
+            claimed = await ticket_store.claim_ticket(
+                conn,
+                event_id=event_id,
+                ticket_number=request.ticket_number,
+                user_id=user_id,
+                now=now,
+            )
+        return None if claimed else INVALID_TICKET
 
     async def after_join(self) -> None:
         await track(self, self.user_id, self.username, self.chat.clock.now())
@@ -162,46 +149,32 @@ class EventChannel(Channel):
         # Before any database work: a flood costs its sender an error reply, nobody else.
         if not chat.message_limiter.allow(self.user_id):
             return Error({"reason": TOO_MANY_MESSAGES})
-        async with chat.room_locks.hold(self.room_id):
-            try:
-                message, created = await self._store(parsed)
-            except NotFound:
-                return Error({"reason": EVENT_NOT_FOUND})
-            except Conflict:
-                return Error({"reason": ROOM_NOT_ACTIVE})
-            body = render.message(message)
-            # The sender learns the outcome first, then everyone (the sender's other tabs
-            # included) gets the broadcast; a retried client_id is not broadcast again.
-            await self.reply(self.reply_ref(), Ok({"message": body}))
-            if created:
-                await self.broadcast("new_message", body)
+        draft = MessageDraft(
+            chat_room_id=self.room_id,
+            user_id=self.user_id,
+            username=self.username,
+            content=parsed.content,
+            content_type=parsed.content_type,
+            client_id=parsed.client_id,
+        )
+        # Replied to once stored; meanwhile this channel goes on with its next message.
+        await chat.writer.submit(draft, functools.partial(self._stored, self.reply_ref()))
         return None
 
-    async def _store(self, new: payloads.NewMessage) -> tuple[ChatMessage, bool]:
-        chat = self.chat
-        try:
-            async with transaction(chat.db) as conn:
-                return await message_store.insert_message(
-                    conn,
-                    chat_room_id=self.room_id,
-                    user_id=self.user_id,
-                    username=self.username,
-                    content=new.content,
-                    content_type=new.content_type,
-                    client_id=new.client_id,
-                    now=chat.clock.now(),
-                )
-        except Conflict as conflict:
-            if conflict.detail != message_store.DUPLICATE_CLIENT_ID or new.client_id is None:
-                raise
-        # A concurrent send with the same client_id (another tab, a retry) stored it first.
-        async with transaction(chat.db) as conn:
-            existing = await message_store.find_by_client_id(
-                conn, chat_room_id=self.room_id, user_id=self.user_id, client_id=new.client_id
-            )
-        if existing is None:
-            raise Conflict(message_store.DUPLICATE_CLIENT_ID)
-        return existing, False
+    async def _stored(self, ref: ReplyRef, outcome: Outcome) -> None:
+        """After the commit: the sender learns the outcome first, then everyone (the sender's
+        other tabs included) gets the broadcast; a retried client_id is not broadcast again."""
+        if isinstance(outcome, StoredMessage):
+            body = render.message(outcome.message)
+            await self.reply(ref, Ok({"message": body}))
+            if outcome.created:
+                await self.broadcast("new_message", body)
+        elif isinstance(outcome, NotFound):
+            await self.reply(ref, Error({"reason": EVENT_NOT_FOUND}))
+        elif isinstance(outcome, str):
+            await self.reply(ref, Error({"reason": outcome}))
+        else:
+            await self.reply(ref, Error({"reason": ROOM_NOT_ACTIVE}))
 
     async def _typing(self, payload: Any) -> Reply:
         typing = payloads.parse_typing(payload)
@@ -221,7 +194,7 @@ class EventChannel(Channel):
         chat = self.chat
         if not chat.history_limiter.allow(self.user_id):
             return Error({"reason": TOO_MANY_REQUESTS})
-        async with chat.db.connect() as conn:
+        async with chat.db.read() as conn:
             messages = await message_store.list_messages(
                 conn, self.room_id, before=request.before, limit=request.limit
             )
@@ -229,7 +202,7 @@ class EventChannel(Channel):
 
 
 async def _join_messages(
-    conn: DbConnection, room: ChatRoom, after_seq: int | None
+    conn: Connection, room: ChatRoom, after_seq: int | None
 ) -> tuple[list[ChatMessage], bool]:
     """The messages of a join's reply, oldest first, and whether there are more.
 
@@ -243,8 +216,10 @@ async def _join_messages(
         return latest, bool(latest) and latest[0].seq > 1
     if after_seq >= room.last_seq:
         return [], False
-    latest = await message_store.list_messages(conn, room.id, limit=payloads.MAX_CATCH_UP + 1)
-    missed = [message for message in latest if message.seq > after_seq]
-    if len(missed) > payloads.MAX_CATCH_UP:
-        return missed[-payloads.MAX_CATCH_UP :], True
-    return missed, False
+    if room.last_seq - after_seq <= payloads.MAX_CATCH_UP:
+        missed = await message_store.list_messages(
+            conn, room.id, after=after_seq, limit=payloads.MAX_CATCH_UP
+        )
+        return missed, False
+    latest = await message_store.list_messages(conn, room.id, limit=payloads.MAX_CATCH_UP)
+    return latest, True

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from server.clock import Clock
+from server.config import (
+    DEFAULT_CHAT_MESSAGE_BURST,
+    DEFAULT_CHAT_MESSAGES_PER_SECOND,
+    Settings,
+)
 
 _EPOCH = datetime(1970, 1, 1)
 # Forget idle keys once a table grows past this, so memory stays bounded by active users.
@@ -84,8 +89,15 @@ class Throttle:
 class ChatLimits:
     """The numbers, so tests and operators can change them in one place."""
 
-    messages_per_second: float = 5.0
-    message_burst: int = 10
+    messages_per_second: float = DEFAULT_CHAT_MESSAGES_PER_SECOND
+    message_burst: int = DEFAULT_CHAT_MESSAGE_BURST
     typing_interval: float = 1.0
     history_per_second: float = 5.0
     history_burst: int = 20
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ChatLimits:
+        return cls(
+            messages_per_second=settings.chat_messages_per_second,
+            message_burst=settings.chat_message_burst,
+        )

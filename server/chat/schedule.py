@@ -24,7 +24,7 @@ from server.chat.announce import Announcer
 from server.clock import Clock
 from server.db import chat as chat_store
 from server.db import notifications as notification_store
-from server.db.engine import DbEngine, transaction
+from server.db.database import Database
 from server.domain import Notification, NotificationKind, RoomStatus
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,16 @@ class RoomScheduler:
     def __init__(self, clock: Clock, announcer: Announcer) -> None:
         self._clock = clock
         self._announcer = announcer
-        self._engine: DbEngine | None = None
+        self._db: Database | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pass_lock = asyncio.Lock()
 
     # ----------------------------------------------------------- lifecycle
 
-    async def start(self, engine: DbEngine) -> None:
+    async def start(self, db: Database) -> None:
         """Catch up (awaited, so the app serves nothing stale), then keep time."""
-        self._engine = engine
+        self._db = db
         await self.run_due()
         self._task = asyncio.get_running_loop().create_task(self._keep_time())
 
@@ -73,16 +73,16 @@ class RoomScheduler:
 
     async def run_due(self) -> int:
         """Take every step that is due at ``now``; returns how many this node took."""
-        engine = self._require_engine()
+        db = self._require_db()
         # One pass at a time on this node; other nodes are kept apart by the UPDATEs.
         async with self._pass_lock:
             now = self._clock.now()
-            async with transaction(engine) as conn:
+            async with db.read() as conn:
                 steps = await chat_store.rooms_out_of_step(conn, now=now, lead=ACTIVATION_LEAD)
             taken = 0
             for step in steps:
                 notified: list[Notification] = []
-                async with transaction(engine) as conn:
+                async with db.write() as conn:
                     if not await chat_store.take_room_step(conn, step, now=now):
                         continue  # another timer or node took it
                     if step.target is RoomStatus.ACTIVE:
@@ -109,7 +109,7 @@ class RoomScheduler:
             return taken
 
     async def next_step_time(self) -> datetime | None:
-        async with transaction(self._require_engine()) as conn:
+        async with self._require_db().read() as conn:
             return await chat_store.next_step_time(
                 conn, now=self._clock.now(), lead=ACTIVATION_LEAD
             )
@@ -142,7 +142,7 @@ class RoomScheduler:
                 task.cancel()
             await asyncio.gather(timer, woken, return_exceptions=True)
 
-    def _require_engine(self) -> DbEngine:
-        if self._engine is None:
+    def _require_db(self) -> Database:
+        if self._db is None:
             raise RuntimeError("the room scheduler has not been started")
-        return self._engine
+        return self._db

@@ -14,9 +14,10 @@ from server.chat.limits import ChatLimits
 from server.chat.live import ChatRealtime
 from server.chat.schedule import RoomScheduler
 from server.chat.socket import UserSocket, bind_socket
+from server.chat.writer import MessageWriter
 from server.clock import Clock
 from server.config import Settings
-from server.keys import ENGINE
+from server.keys import DB
 
 SOCKET_PATH = "/socket"
 
@@ -45,7 +46,10 @@ def install_chat(
     cleanup context must already hold the database one (it runs first)."""
     endpoint = endpoint if endpoint is not None else phxpy.Endpoint()
     context = ChatContext(
-        settings=settings, clock=clock, endpoint=endpoint, limits=limits or ChatLimits()
+        settings=settings,
+        clock=clock,
+        endpoint=endpoint,
+        limits=limits or ChatLimits.from_settings(settings),
     )
     announcer = Announcer(endpoint)
     scheduler = RoomScheduler(clock, announcer)
@@ -65,12 +69,17 @@ def install_chat(
     app[CHAT] = chat
 
     async def run_chat(app: web.Application) -> AsyncIterator[None]:
-        context.engine = app[ENGINE]
-        await scheduler.start(context.engine)
+        context.database = app[DB]
+        writer = context.message_writer = MessageWriter(context.database, clock)
+        writer.start()
+        await scheduler.start(context.database)
         try:
             yield
         finally:
             await scheduler.stop()
+            # Every message already accepted is stored and answered before the database
+            # closes.
+            await writer.stop()
 
     app.cleanup_ctx.append(run_chat)
     return chat

@@ -1,6 +1,7 @@
-"""The database layer: the only place in the service that builds SQL.
+"""The database layer: the only place in the service that holds SQL.
 
-Every function takes an ``AsyncConnection`` (the caller owns the transaction), returns the
-dataclasses of :mod:`server.domain` and raises its errors; integrity errors from the database
-are translated here, so no caller ever sees a SQLAlchemy exception.
+Every query function takes a :class:`~server.db.database.Connection` (the caller chose
+``db.read()`` or the transaction of ``db.write()``), returns the dataclasses of
+:mod:`server.domain` and raises its errors; constraint violations are translated here, so no
+caller ever sees a driver's exception.
 """

@@ -1,21 +1,30 @@
-"""Queries of the live chat (issue 5): who may rejoin, and the rooms' schedule.
+"""Queries of the live chat: what a join needs, and the rooms' schedule.
 
-The schedule's steps are conditional UPDATEs (``… WHERE id = :room AND status = :from``), so
-when two timers or two nodes try the same step, exactly one of them gets the row back and
-does the step's side effects; a restart re-runs the catch-up query and finds nothing left.
+The schedule's steps are conditional UPDATEs (``… WHERE id = $1 AND status = $2``), so when two
+timers or two nodes try the same step, exactly one of them changes the row and does the
+step's side effects; a restart re-runs the catch-up query and finds nothing left.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from server.db.database import Connection
+from server.db.rooms import ROOM_COLUMNS, room_from_row
+from server.db.sql import Sql, as_datetime
+from server.domain import ChatRoom, EventId, RoomId, RoomStatus, UserId
 
-from server.db.schema import chat_rooms, events, tickets, users
-from server.domain import EventId, RoomId, RoomStatus, UserId
+
+@dataclass(frozen=True, slots=True)
+class JoinFacts:
+    """What deciding a join takes, read in one round trip."""
+
+    room: ChatRoom
+    username: str | None
+    """None when the user is gone (deleted meanwhile)."""
+    holds_used_ticket: bool
+    """The user already joined with a ticket of this event, so may rejoin with no number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,105 +38,95 @@ class RoomStep:
     target: RoomStatus
 
 
-async def holds_used_ticket(conn: AsyncConnection, *, user_id: UserId, event_id: EventId) -> bool:
-    """Whether the user already joined this event's chat with a ticket (and so may rejoin with
-    no ticket number: phoenix.js resends the same join params after every reconnect)."""
-    query = select(tickets.c.id).where(
-        tickets.c.event_id == event_id,
-        tickets.c.user_id == user_id,
-        tickets.c.used_at.is_not(None),
-    )
-    return (await conn.execute(query.limit(1))).first() is not None
-
-
-async def username_of(conn: AsyncConnection, user_id: UserId) -> str | None:
-    row = (await conn.execute(select(users.c.username).where(users.c.id == user_id))).first()
-    return None if row is None else str(row.username)
-
-
-def _target_status(now: datetime, lead: timedelta) -> Any:
-    """The status a room should have at ``now``, as a SQL CASE over its event's times.
-
-    Written with the thresholds as bound parameters (``start_time <= now + lead``) rather than
-    date arithmetic on columns, which SQLite and PostgreSQL spell differently.
+_JOIN_FACTS = Sql(
+    f"""
+    SELECT {ROOM_COLUMNS},
+           (SELECT username FROM users WHERE id = $2) AS username,
+           EXISTS (SELECT 1 FROM tickets
+                   WHERE event_id = $1 AND user_id = $2 AND used_at IS NOT NULL) AS holds_used
+    FROM chat_rooms WHERE event_id = $1
     """
-    return case(
-        (events.c.end_time <= now, RoomStatus.ARCHIVED.value),
-        (events.c.start_time <= now + lead, RoomStatus.ACTIVE.value),
-        else_=RoomStatus.INACTIVE.value,
+)
+
+# The status a room should have at $1, with $2 = $1 + the opening lead: thresholds as bound
+# parameters rather than date arithmetic on columns, which the two databases spell differently.
+_TARGET = """
+    CASE WHEN events.end_time <= $1 THEN 'archived'
+         WHEN events.start_time <= $2 THEN 'active'
+         ELSE 'inactive' END
+"""
+_OUT_OF_STEP = Sql(
+    f"""
+    SELECT chat_rooms.id, chat_rooms.event_id, chat_rooms.status, events.name,
+           {_TARGET} AS target
+    FROM chat_rooms JOIN events ON events.id = chat_rooms.event_id
+    WHERE chat_rooms.status <> {_TARGET}
+    ORDER BY events.start_time, chat_rooms.id
+    """
+)
+# Opening clears archived_at and moving back clears both: each step is then due again.
+_STEP = Sql(
+    """
+    UPDATE chat_rooms SET
+        status = $3,
+        updated_at = $4,
+        activated_at = CASE WHEN $3 = 'active' THEN $4
+                            WHEN $3 = 'archived' THEN activated_at END,
+        archived_at = CASE WHEN $3 = 'archived' THEN $4 END
+    WHERE id = $1 AND status = $2
+    """
+)
+_NEXT_OPENING = Sql(
+    """
+    SELECT min(events.start_time) FROM chat_rooms JOIN events ON events.id = chat_rooms.event_id
+    WHERE chat_rooms.status = 'inactive' AND events.start_time > $1
+    """
+)
+_NEXT_CLOSING = Sql(
+    """
+    SELECT min(events.end_time) FROM chat_rooms JOIN events ON events.id = chat_rooms.event_id
+    WHERE chat_rooms.status <> 'archived' AND events.end_time > $1
+    """
+)
+
+
+async def join_facts(conn: Connection, *, event_id: EventId, user_id: UserId) -> JoinFacts | None:
+    """The room of the event and the user's standing, or None when the event does not exist."""
+    row = await conn.fetchrow(_JOIN_FACTS, event_id, user_id)
+    if row is None:
+        return None
+    return JoinFacts(
+        room=room_from_row(row),
+        username=row["username"],
+        holds_used_ticket=bool(row["holds_used"]),
     )
 
 
-async def rooms_out_of_step(
-    conn: AsyncConnection, *, now: datetime, lead: timedelta
-) -> list[RoomStep]:
+async def rooms_out_of_step(conn: Connection, *, now: datetime, lead: timedelta) -> list[RoomStep]:
     """Every room whose status differs from what its event's times say at ``now``: due steps
     forward (open, archive) and, after an event was moved, steps back."""
-    target = _target_status(now, lead).label("target")
-    query = (
-        select(
-            chat_rooms.c.id,
-            chat_rooms.c.event_id,
-            chat_rooms.c.status,
-            events.c.name,
-            target,
-        )
-        .join(events, events.c.id == chat_rooms.c.event_id)
-        .where(chat_rooms.c.status != _target_status(now, lead))
-        .order_by(events.c.start_time, chat_rooms.c.id)
-    )
     return [
         RoomStep(
-            room_id=row.id,
-            event_id=row.event_id,
-            event_name=row.name,
-            current=RoomStatus(row.status),
-            target=RoomStatus(row.target),
+            room_id=row["id"],
+            event_id=row["event_id"],
+            event_name=row["name"],
+            current=RoomStatus(row["status"]),
+            target=RoomStatus(row["target"]),
         )
-        for row in await conn.execute(query)
+        for row in await conn.fetch(_OUT_OF_STEP, now, now + lead)
     ]
 
 
-async def take_room_step(conn: AsyncConnection, step: RoomStep, *, now: datetime) -> bool:
+async def take_room_step(conn: Connection, step: RoomStep, *, now: datetime) -> bool:
     """Move the room from ``step.current`` to ``step.target`` if it is still in
     ``step.current``. True for the one caller that moved it."""
-    values: dict[str, Any] = {"status": step.target.value, "updated_at": now}
-    if step.target is RoomStatus.ACTIVE:
-        values.update(activated_at=now, archived_at=None)
-    elif step.target is RoomStatus.ARCHIVED:
-        values["archived_at"] = now
-    else:  # moved back before its opening: both steps are due again
-        values.update(activated_at=None, archived_at=None)
-    statement = (
-        update(chat_rooms)
-        .where(chat_rooms.c.id == step.room_id, chat_rooms.c.status == step.current.value)
-        .values(**values)
-    )
-    result = await conn.execute(statement)
-    return result.rowcount == 1
+    moved = await conn.execute(_STEP, step.room_id, step.current.value, step.target.value, now)
+    return moved == 1
 
 
-async def next_step_time(
-    conn: AsyncConnection, *, now: datetime, lead: timedelta
-) -> datetime | None:
+async def next_step_time(conn: Connection, *, now: datetime, lead: timedelta) -> datetime | None:
     """When the next room opens or closes (after ``now``), or None if nothing is planned."""
-    next_opening = (
-        select(func.min(events.c.start_time))
-        .select_from(chat_rooms.join(events, events.c.id == chat_rooms.c.event_id))
-        .where(
-            chat_rooms.c.status == RoomStatus.INACTIVE.value,
-            events.c.start_time > now + lead,
-        )
-    )
-    next_closing = (
-        select(func.min(events.c.end_time))
-        .select_from(chat_rooms.join(events, events.c.id == chat_rooms.c.event_id))
-        .where(
-            chat_rooms.c.status != RoomStatus.ARCHIVED.value,
-            events.c.end_time > now,
-        )
-    )
-    opening = (await conn.execute(next_opening)).scalar()
-    closing = (await conn.execute(next_closing)).scalar()
+    opening = as_datetime(await conn.fetchval(_NEXT_OPENING, now + lead))
+    closing = as_datetime(await conn.fetchval(_NEXT_CLOSING, now))
     candidates = [moment for moment in (opening and opening - lead, closing) if moment]
     return min(candidates) if candidates else None

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import Select
-
-from server.db.common import AnyRow, new_id, violates
+from server.db.common import new_id
+from server.db.database import Connection, IntegrityError, Row
 from server.db.rooms import ROOM_COLUMNS, room_from_row
-from server.db.schema import chat_rooms, events
+from server.db.sql import Sql
 from server.domain import (
     Event,
     EventChanges,
@@ -28,92 +22,89 @@ from server.domain import (
 EVENT_FIELDS = ("name", "description", "location", "start_time", "end_time")
 END_BEFORE_START = "must be after start_time"
 
+_SELECT = f"""
+    SELECT events.id, events.name, events.description, events.location, events.start_time,
+           events.end_time, events.inserted_at, events.updated_at, {ROOM_COLUMNS}
+    FROM events JOIN chat_rooms ON chat_rooms.event_id = events.id
+"""
+_GET = Sql(f"{_SELECT} WHERE events.id = $1")
+_UPCOMING = Sql(f"{_SELECT} WHERE events.end_time > $1 ORDER BY events.start_time, events.id")
+_INSERT = Sql(
+    """
+    INSERT INTO events (id, name, description, location, start_time, end_time, inserted_at,
+                        updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+    """
+)
+_INSERT_ROOM = Sql(
+    """
+    INSERT INTO chat_rooms (id, event_id, status, last_seq, inserted_at, updated_at)
+    VALUES ($1, $2, $3, 0, $4, $4)
+    """
+)
+# A NULL parameter keeps the column.
+_UPDATE = Sql(
+    """
+    UPDATE events SET
+        name = coalesce($2, name),
+        description = coalesce($3, description),
+        location = coalesce($4, location),
+        start_time = coalesce($5, start_time),
+        end_time = coalesce($6, end_time),
+        updated_at = $7
+    WHERE id = $1
+    """
+)
+_DELETE = Sql("DELETE FROM events WHERE id = $1")
 
-def _event_query() -> Select[Any]:
-    return select(
-        events.c.id,
-        events.c.name,
-        events.c.description,
-        events.c.location,
-        events.c.start_time,
-        events.c.end_time,
-        events.c.inserted_at,
-        events.c.updated_at,
-        *ROOM_COLUMNS,
-    ).join(chat_rooms, chat_rooms.c.event_id == events.c.id)
 
-
-def _event_from_row(row: AnyRow) -> Event:
+def _event_from_row(row: Row) -> Event:
     return Event(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        location=row.location,
-        start_time=row.start_time,
-        end_time=row.end_time,
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        location=row["location"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
         chat_room=room_from_row(row),
-        inserted_at=row.inserted_at,
-        updated_at=row.updated_at,
+        inserted_at=row["inserted_at"],
+        updated_at=row["updated_at"],
     )
 
 
-async def create_event(conn: AsyncConnection, new: NewEvent, *, now: datetime) -> Event:
+async def create_event(conn: Connection, new: NewEvent, *, now: datetime) -> Event:
     """Store the event and its (inactive) chat room."""
     if new.end_time <= new.start_time:
         raise Invalid.field("end_time", END_BEFORE_START)
     event_id = new_id()
     await conn.execute(
-        insert(events).values(
-            id=event_id,
-            name=new.name,
-            description=new.description,
-            location=new.location,
-            start_time=new.start_time,
-            end_time=new.end_time,
-            inserted_at=now,
-            updated_at=now,
-        )
+        _INSERT,
+        event_id,
+        new.name,
+        new.description,
+        new.location,
+        new.start_time,
+        new.end_time,
+        now,
     )
-    await conn.execute(
-        insert(chat_rooms).values(
-            id=new_id(),
-            event_id=event_id,
-            status=RoomStatus.INACTIVE.value,
-            last_seq=0,
-            inserted_at=now,
-            updated_at=now,
-        )
-    )
+    await conn.execute(_INSERT_ROOM, new_id(), event_id, RoomStatus.INACTIVE.value, now)
     return await get_event(conn, event_id)
 
 
-async def get_event(conn: AsyncConnection, event_id: EventId) -> Event:
-    row = (await conn.execute(_event_query().where(events.c.id == event_id))).first()
+async def get_event(conn: Connection, event_id: EventId) -> Event:
+    row = await conn.fetchrow(_GET, event_id)
     if row is None:
         raise NotFound("event")
     return _event_from_row(row)
 
 
-async def list_upcoming_events(conn: AsyncConnection, *, now: datetime) -> list[Event]:
+async def list_upcoming_events(conn: Connection, *, now: datetime) -> list[Event]:
     """Events that have not ended yet, soonest first."""
-    query = _event_query().where(events.c.end_time > now).order_by(events.c.start_time, events.c.id)
-    return [_event_from_row(row) for row in await conn.execute(query)]
-
-
-async def list_events_with_room_status(
-    conn: AsyncConnection, statuses: Iterable[RoomStatus]
-) -> list[Event]:
-    """Events whose room is in one of ``statuses`` (e.g. to plan the schedule after a restart)."""
-    query = (
-        _event_query()
-        .where(chat_rooms.c.status.in_(sorted(status.value for status in statuses)))
-        .order_by(events.c.start_time, events.c.id)
-    )
-    return [_event_from_row(row) for row in await conn.execute(query)]
+    return [_event_from_row(row) for row in await conn.fetch(_UPCOMING, now)]
 
 
 async def update_event(
-    conn: AsyncConnection, event_id: EventId, changes: EventChanges, *, now: datetime
+    conn: Connection, event_id: EventId, changes: EventChanges, *, now: datetime
 ) -> EventUpdate:
     """Apply a partial update; ``changed_fields`` lists the fields whose value really changed."""
     current = await get_event(conn, event_id)
@@ -121,28 +112,28 @@ async def update_event(
     end = changes.end_time or current.end_time
     if end <= start:
         raise Invalid.field("end_time", END_BEFORE_START)
-    values: dict[str, Any] = {}
-    for field in EVENT_FIELDS:
-        new_value = getattr(changes, field)
-        if new_value is not None and new_value != getattr(current, field):
-            values[field] = new_value
-    if not values:
+    changed = {
+        name: value
+        for name in EVENT_FIELDS
+        if (value := getattr(changes, name)) is not None and value != getattr(current, name)
+    }
+    if not changed:
         return EventUpdate(event=current, changed_fields=frozenset())
-    statement = update(events).where(events.c.id == event_id).values(**values, updated_at=now)
     try:
-        result = await conn.execute(statement)
+        count = await conn.execute(
+            _UPDATE, event_id, *(changed.get(name) for name in EVENT_FIELDS), now
+        )
     except IntegrityError as error:
         # A concurrent update moved the other end of the interval past this one.
-        if violates(error, "ck_events_end_after_start"):
+        if error.violates("ck_events_end_after_start"):
             raise Invalid.field("end_time", END_BEFORE_START) from None
         raise
-    if result.rowcount == 0:
+    if count == 0:
         raise NotFound("event")
-    return EventUpdate(event=await get_event(conn, event_id), changed_fields=frozenset(values))
+    return EventUpdate(event=await get_event(conn, event_id), changed_fields=frozenset(changed))
 
 
-async def delete_event(conn: AsyncConnection, event_id: EventId) -> None:
+async def delete_event(conn: Connection, event_id: EventId) -> None:
     """Delete the event; its tickets, room, messages and notifications go with it (cascades)."""
-    result = await conn.execute(delete(events).where(events.c.id == event_id))
-    if result.rowcount == 0:
+    if await conn.execute(_DELETE, event_id) == 0:
         raise NotFound("event")

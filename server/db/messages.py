@@ -1,115 +1,325 @@
-"""Chat messages (written by the chat, issue 5; read by the REST history too)."""
+"""Chat messages: stored in batches by the chat, read back by the chat and the REST history.
+
+:func:`store_messages` stores any number of messages, of any rooms, in the caller's
+transaction, in a fixed number of statements: it is what lets the chat commit everything
+that is waiting at one moment at once (group commit). Each room's seqs are allocated in the
+same transaction (one ``last_seq`` update per room), so they are dense and commit order is
+seq order; a message whose ``client_id`` its sender already used in the room is not stored
+again (the stored one is returned, marked not created).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import dataclasses
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from server.db.common import AnyRow, is_foreign_key_violation, new_id, violates
-from server.db.rooms import next_message_seq
-from server.db.schema import messages
-from server.domain import ChatMessage, Conflict, NotFound, RoomId, UserId
-
-DUPLICATE_CLIENT_ID = "a message with this client_id is being stored"
-
-MESSAGE_COLUMNS = (
-    messages.c.id,
-    messages.c.chat_room_id,
-    messages.c.user_id,
-    messages.c.username,
-    messages.c.content,
-    messages.c.content_type,
-    messages.c.seq,
-    messages.c.client_id,
-    messages.c.inserted_at,
+from server.db.database import Connection, PostgresConnection, Row, SqliteConnection
+from server.db.sql import Sql
+from server.domain import (
+    ChatMessage,
+    Conflict,
+    DomainError,
+    MessageDraft,
+    NotFound,
+    RoomId,
+    StoredMessage,
 )
 
+ROOM_NOT_ACTIVE = "chat room is not active"
 
-def _message_from_row(row: AnyRow) -> ChatMessage:
-    return ChatMessage(
-        id=row.id,
-        chat_room_id=row.chat_room_id,
-        user_id=row.user_id,
-        username=row.username,
-        content=row.content,
-        content_type=row.content_type,
-        seq=row.seq,
-        client_id=row.client_id,
-        inserted_at=row.inserted_at,
-    )
+_COLUMNS = "id, chat_room_id, user_id, username, content, content_type, seq, client_id, inserted_at"
 
-
-async def find_by_client_id(
-    conn: AsyncConnection, *, chat_room_id: RoomId, user_id: UserId, client_id: str
-) -> ChatMessage | None:
-    query = select(*MESSAGE_COLUMNS).where(
-        messages.c.chat_room_id == chat_room_id,
-        messages.c.user_id == user_id,
-        messages.c.client_id == client_id,
-    )
-    row = (await conn.execute(query)).first()
-    return None if row is None else _message_from_row(row)
-
-
-async def insert_message(
-    conn: AsyncConnection,
-    *,
-    chat_room_id: RoomId,
-    user_id: UserId,
-    username: str,
-    content: str,
-    content_type: str = "text",
-    client_id: str | None = None,
-    now: datetime,
-    require_active: bool = True,
-) -> tuple[ChatMessage, bool]:
-    """Store a message with the room's next seq; returns it and whether it is new.
-
-    A retry with a ``client_id`` this user already used in this room returns the stored message
-    and False. Raises NotFound (no room), Conflict when the room is not active (with
-    ``require_active``), or Conflict(DUPLICATE_CLIENT_ID) when a concurrent send with the same
-    client_id won; the caller should then roll back and look it up with find_by_client_id.
+_FIND_BY_CLIENT_ID = Sql(
+    f"""
+    SELECT {_COLUMNS} FROM messages
+    WHERE chat_room_id = $1 AND user_id = $2 AND client_id = $3
     """
-    if client_id is not None:
-        existing = await find_by_client_id(
-            conn, chat_room_id=chat_room_id, user_id=user_id, client_id=client_id
-        )
-        if existing is not None:
-            return existing, False
-    seq = await next_message_seq(conn, chat_room_id, require_active=require_active)
-    message = ChatMessage(
-        id=new_id(),
-        chat_room_id=chat_room_id,
-        user_id=user_id,
-        username=username,
-        content=content,
-        content_type=content_type,
+)
+_ROOM_EXISTS = Sql("SELECT 1 FROM chat_rooms WHERE id = $1")
+_ALLOCATE_ACTIVE = Sql(
+    "UPDATE chat_rooms SET last_seq = last_seq + $1 WHERE id = $2 AND status = 'active' "
+    "RETURNING last_seq"
+)
+_ALLOCATE_ANY = Sql(
+    "UPDATE chat_rooms SET last_seq = last_seq + $1 WHERE id = $2 RETURNING last_seq"
+)
+# A message keeps its author's id only while the author exists: a user deleted while their
+# message was on its way leaves it with the username snapshot, like their older messages.
+_INSERT = Sql(
+    f"""
+    INSERT INTO messages ({_COLUMNS})
+    VALUES ($1, $2, (SELECT users.id FROM users WHERE users.id = $3), $4, $5, $6, $7, $8, $9)
+    """
+)
+_LATEST = Sql(
+    f"""
+    SELECT {_COLUMNS} FROM messages WHERE chat_room_id = $1
+    ORDER BY seq DESC LIMIT $2
+    """
+)
+_BEFORE = Sql(
+    f"""
+    SELECT {_COLUMNS} FROM messages WHERE chat_room_id = $1 AND seq < $2
+    ORDER BY seq DESC LIMIT $3
+    """
+)
+_AFTER = Sql(
+    f"""
+    SELECT {_COLUMNS} FROM messages WHERE chat_room_id = $1 AND seq > $2
+    ORDER BY seq LIMIT $3
+    """
+)
+
+# PostgreSQL: a whole batch in two statements, whatever its size and number of rooms.
+_PG_FIND_BY_CLIENT_IDS = Sql(
+    f"""
+    SELECT {", ".join("messages." + c.strip() for c in _COLUMNS.split(","))}
+    FROM messages
+    JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(room, author, client_id)
+      ON messages.chat_room_id = k.room AND messages.user_id = k.author
+     AND messages.client_id = k.client_id
+    """
+)
+# Allocate each room's seqs and insert the messages of the rooms that could allocate, in one
+# statement: a message is the k-th new one of its room in the batch ($8), the room takes n
+# ($10/$11) seqs, so its seq is last_seq - n + k.
+_PG_STORE = """
+    WITH wanted AS (
+        SELECT * FROM unnest($10::text[], $11::int[]) AS w(room, n)
+    ), allocated AS (
+        UPDATE chat_rooms SET last_seq = chat_rooms.last_seq + wanted.n
+        FROM wanted
+        WHERE chat_rooms.id = wanted.room {active}
+        RETURNING chat_rooms.id, chat_rooms.last_seq, wanted.n
+    ), stored AS (
+        INSERT INTO messages ({columns})
+        SELECT v.id, v.room, (SELECT users.id FROM users WHERE users.id = v.author),
+               v.username, v.content, v.content_type,
+               allocated.last_seq - allocated.n + v.k, v.client_id, $9
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::int[])
+             AS v(id, room, author, username, content, content_type, client_id, k)
+        JOIN allocated ON allocated.id = v.room
+    )
+    SELECT id, last_seq FROM allocated
+"""
+_PG_STORE_ACTIVE = Sql(
+    _PG_STORE.format(active="AND chat_rooms.status = 'active'", columns=_COLUMNS)
+)
+_PG_STORE_ANY = Sql(_PG_STORE.format(active="", columns=_COLUMNS))
+_PG_EXISTING_ROOMS = Sql("SELECT id FROM chat_rooms WHERE id = ANY($1::text[])")
+
+
+def message_from_row(row: Row) -> ChatMessage:
+    return ChatMessage(
+        id=row["id"],
+        chat_room_id=row["chat_room_id"],
+        user_id=row["user_id"],
+        username=row["username"],
+        content=row["content"],
+        content_type=row["content_type"],
+        seq=row["seq"],
+        client_id=row["client_id"],
+        inserted_at=row["inserted_at"],
+    )
+
+
+Outcome = StoredMessage | DomainError
+"""Per draft: the stored message, or why it was not stored (NotFound: no such room;
+Conflict(ROOM_NOT_ACTIVE): the room is not open)."""
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the drafts of a batch need, worked out before the writes."""
+
+    outcomes: list[Outcome | None]
+    same_as: dict[int, int]
+    """A draft repeating an earlier draft's (room, author, client_id): index -> earlier index."""
+    new: dict[RoomId, list[int]]
+    """Per room, the indexes of the drafts to store, in order."""
+
+
+def _plan(
+    drafts: Sequence[MessageDraft], existing: dict[tuple[str, str, str], ChatMessage]
+) -> _Plan:
+    plan = _Plan([None] * len(drafts), {}, {})
+    first: dict[tuple[str, str, str], int] = {}
+    for index, draft in enumerate(drafts):
+        if draft.client_id is not None and draft.user_id is not None:
+            key = (draft.chat_room_id, draft.user_id, draft.client_id)
+            if key in first:
+                plan.same_as[index] = first[key]
+                continue
+            first[key] = index
+            stored = existing.get(key)
+            if stored is not None:
+                plan.outcomes[index] = StoredMessage(stored, created=False)
+                continue
+        plan.new.setdefault(draft.chat_room_id, []).append(index)
+    return plan
+
+
+def _finish(plan: _Plan) -> list[Outcome]:
+    for index, earlier in plan.same_as.items():
+        outcome = plan.outcomes[earlier]
+        if isinstance(outcome, StoredMessage):
+            outcome = StoredMessage(outcome.message, created=False)
+        plan.outcomes[index] = outcome
+    assert all(outcome is not None for outcome in plan.outcomes)
+    return [outcome for outcome in plan.outcomes if outcome is not None]
+
+
+def _refusal(room_exists: bool) -> DomainError:
+    return Conflict(ROOM_NOT_ACTIVE) if room_exists else NotFound("chat room")
+
+
+def _message(draft: MessageDraft, seq: int, now: datetime) -> ChatMessage:
+    return ChatMessage(
+        id=str(uuid.uuid4()),
+        chat_room_id=draft.chat_room_id,
+        user_id=draft.user_id,
+        username=draft.username,
+        content=draft.content,
+        content_type=draft.content_type,
         seq=seq,
-        client_id=client_id,
+        client_id=draft.client_id,
         inserted_at=now,
     )
-    try:
-        # The record's fields are the table's columns, one for one.
-        await conn.execute(insert(messages).values(**asdict(message)))
-    except IntegrityError as error:
-        if violates(
-            error,
-            "uq_messages_chat_room_id_user_id_client_id",
-            "messages.chat_room_id, messages.user_id, messages.client_id",
-        ):
-            raise Conflict(DUPLICATE_CLIENT_ID) from None
-        if is_foreign_key_violation(error):
-            raise NotFound("user") from None
-        raise
-    return message, True
+
+
+async def store_messages(
+    conn: Connection,
+    drafts: Sequence[MessageDraft],
+    *,
+    now: datetime,
+    require_active: bool = True,
+) -> list[Outcome]:
+    """Store the drafts in the caller's transaction; one outcome per draft, in order.
+
+    Within each room the new messages get consecutive seqs in the order given. On
+    PostgreSQL two nodes storing the same ``client_id`` at the same moment make one of them
+    fail with an IntegrityError: roll back and store the batch again (it then finds the
+    stored message)."""
+    if not drafts:
+        return []
+    if isinstance(conn, SqliteConnection):
+        return await conn.run(_store_sqlite, drafts, now, require_active)
+    assert isinstance(conn, PostgresConnection)
+    return await _store_postgres(conn, drafts, now, require_active)
+
+
+def _store_sqlite(
+    conn: sqlite3.Connection, drafts: Sequence[MessageDraft], now: datetime, require_active: bool
+) -> list[Outcome]:
+    existing: dict[tuple[str, str, str], ChatMessage] = {}
+    for draft in drafts:
+        if draft.client_id is not None and draft.user_id is not None:
+            key = (draft.chat_room_id, draft.user_id, draft.client_id)
+            row = conn.execute(_FIND_BY_CLIENT_ID.sqlite, key).fetchone()
+            if row is not None:
+                existing[key] = message_from_row(row)
+    plan = _plan(drafts, existing)
+    allocate = _ALLOCATE_ACTIVE if require_active else _ALLOCATE_ANY
+    rows = []
+    for room, indexes in plan.new.items():
+        allocated = conn.execute(allocate.sqlite, (len(indexes), room)).fetchone()
+        if allocated is None:
+            refusal = _refusal(conn.execute(_ROOM_EXISTS.sqlite, (room,)).fetchone() is not None)
+            for index in indexes:
+                plan.outcomes[index] = refusal
+            continue
+        first_seq = allocated[0] - len(indexes) + 1
+        for offset, index in enumerate(indexes):
+            message = _message(drafts[index], first_seq + offset, now)
+            plan.outcomes[index] = StoredMessage(message, created=True)
+            rows.append(
+                (
+                    message.id,
+                    message.chat_room_id,
+                    message.user_id,
+                    message.username,
+                    message.content,
+                    message.content_type,
+                    message.seq,
+                    message.client_id,
+                    now,
+                )
+            )
+    conn.executemany(_INSERT.sqlite, rows)
+    return _finish(plan)
+
+
+async def _store_postgres(
+    conn: PostgresConnection, drafts: Sequence[MessageDraft], now: datetime, require_active: bool
+) -> list[Outcome]:
+    existing: dict[tuple[str, str, str], ChatMessage] = {}
+    keyed = [d for d in drafts if d.client_id is not None and d.user_id is not None]
+    if keyed:
+        rows = await conn.fetch(
+            _PG_FIND_BY_CLIENT_IDS,
+            [d.chat_room_id for d in keyed],
+            [d.user_id for d in keyed],
+            [d.client_id for d in keyed],
+        )
+        for row in rows:
+            message = message_from_row(row)
+            assert message.user_id is not None and message.client_id is not None
+            existing[(message.chat_room_id, message.user_id, message.client_id)] = message
+    plan = _plan(drafts, existing)
+    if not plan.new:
+        return _finish(plan)
+    messages: dict[int, ChatMessage] = {}
+    columns: list[list[object]] = [[] for _ in range(8)]
+    for indexes in plan.new.values():
+        for k, index in enumerate(indexes, 1):
+            draft = drafts[index]
+            message = _message(draft, 0, now)
+            messages[index] = message
+            for column, value in zip(
+                columns,
+                (
+                    message.id,
+                    draft.chat_room_id,
+                    draft.user_id,
+                    draft.username,
+                    draft.content,
+                    draft.content_type,
+                    draft.client_id,
+                    k,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+    rooms = list(plan.new)
+    store = _PG_STORE_ACTIVE if require_active else _PG_STORE_ANY
+    allocated = {
+        row["id"]: int(row["last_seq"])
+        for row in await conn.fetch(store, *columns, now, rooms, [len(plan.new[r]) for r in rooms])
+    }
+    refused = [room for room in rooms if room not in allocated]
+    existing_rooms = (
+        {row["id"] for row in await conn.fetch(_PG_EXISTING_ROOMS, refused)} if refused else set()
+    )
+    for room, indexes in plan.new.items():
+        if room not in allocated:
+            refusal = _refusal(room in existing_rooms)
+            for index in indexes:
+                plan.outcomes[index] = refusal
+            continue
+        first_seq = allocated[room] - len(indexes) + 1
+        for offset, index in enumerate(indexes):
+            stored = dataclasses.replace(messages[index], seq=first_seq + offset)
+            plan.outcomes[index] = StoredMessage(stored, created=True)
+    return _finish(plan)
 
 
 async def list_messages(
-    conn: AsyncConnection,
+    conn: Connection,
     chat_room_id: RoomId,
     *,
     before: int | None = None,
@@ -119,12 +329,12 @@ async def list_messages(
     """Up to ``limit`` messages, oldest first: the newest ones with ``seq < before`` (scrolling
     back, or the latest when ``before`` is None), or the oldest with ``seq > after`` (catching
     up after a reconnect)."""
-    query = select(*MESSAGE_COLUMNS).where(messages.c.chat_room_id == chat_room_id)
     if after is not None:
-        query = query.where(messages.c.seq > after).order_by(messages.c.seq).limit(limit)
-        return [_message_from_row(row) for row in await conn.execute(query)]
+        return [
+            message_from_row(row) for row in await conn.fetch(_AFTER, chat_room_id, after, limit)
+        ]
     if before is not None:
-        query = query.where(messages.c.seq < before)
-    query = query.order_by(messages.c.seq.desc()).limit(limit)
-    rows = list(await conn.execute(query))
-    return [_message_from_row(row) for row in reversed(rows)]
+        rows = await conn.fetch(_BEFORE, chat_room_id, before, limit)
+    else:
+        rows = await conn.fetch(_LATEST, chat_room_id, limit)
+    return [message_from_row(row) for row in reversed(rows)]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from server.db.common import AnyRow, insert_skipping_conflicts, new_id
-from server.db.schema import notifications
+from server.db.common import new_id
+from server.db.database import Connection, PostgresConnection, Row, SqliteConnection
+from server.db.sql import Sql
 from server.db.tickets import holder_ids
 from server.domain import (
     EventId,
@@ -22,59 +21,93 @@ from server.domain import (
     UserId,
 )
 
-NOTIFICATION_COLUMNS = (
-    notifications.c.id,
-    notifications.c.user_id,
-    notifications.c.event_id,
-    notifications.c.kind,
-    notifications.c.message,
-    notifications.c.status,
-    notifications.c.inserted_at,
+_COLUMNS = "id, user_id, event_id, kind, message, status, inserted_at"
+
+# A notification whose dedupe_key its user already has is skipped: RETURNING gives only the
+# ones stored now, so whoever stored them is the one to push them.
+_INSERT = Sql(
+    f"""
+    INSERT INTO notifications (id, user_id, event_id, kind, message, status, dedupe_key,
+                               inserted_at)
+    VALUES ($1, $2, $3, $4, $5, 'unread', $6, $7)
+    ON CONFLICT (user_id, dedupe_key) DO NOTHING
+    RETURNING {_COLUMNS}
+    """
 )
+# PostgreSQL: any number in one statement.
+_PG_INSERT_MANY = Sql(
+    f"""
+    INSERT INTO notifications (id, user_id, event_id, kind, message, status, dedupe_key,
+                               inserted_at)
+    SELECT v.id, v.user_id, v.event_id, v.kind, v.message, 'unread', v.dedupe_key, $7
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+         AS v(id, user_id, event_id, kind, message, dedupe_key)
+    ON CONFLICT (user_id, dedupe_key) DO NOTHING
+    RETURNING {_COLUMNS}
+    """
+)
+_LIST = Sql(
+    f"""
+    SELECT {_COLUMNS} FROM notifications
+    WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+    ORDER BY CASE WHEN status = 'unread' THEN 0 ELSE 1 END, inserted_at DESC, id
+    """
+)
+_MARK_READ = Sql(
+    f"""
+    UPDATE notifications SET status = 'read' WHERE id = $1 AND user_id = $2
+    RETURNING {_COLUMNS}
+    """
+)
+_EXISTS = Sql("SELECT 1 FROM notifications WHERE id = $1")
 
 
-def _notification_from_row(row: AnyRow) -> Notification:
+def _notification_from_row(row: Row) -> Notification:
     return Notification(
-        id=row.id,
-        user_id=row.user_id,
-        event_id=row.event_id,
-        kind=row.kind,
-        message=row.message,
-        status=NotificationStatus(row.status),
-        inserted_at=row.inserted_at,
+        id=row["id"],
+        user_id=row["user_id"],
+        event_id=row["event_id"],
+        kind=row["kind"],
+        message=row["message"],
+        status=NotificationStatus(row["status"]),
+        inserted_at=row["inserted_at"],
     )
 
 
 async def insert_notifications(
-    conn: AsyncConnection, new: Sequence[NewNotification], *, now: datetime
+    conn: Connection, new: Sequence[NewNotification], *, now: datetime
 ) -> list[Notification]:
     """Store the notifications, skipping any whose dedupe_key its user already has; returns
-    only the ones stored now (so whoever stored them is the one to push them)."""
+    only the ones stored now, in the order given."""
     if not new:
         return []
     rows = [
-        {
-            "id": new_id(),
-            "user_id": item.user_id,
-            "event_id": item.event_id,
-            "kind": item.kind,
-            "message": item.message,
-            "status": NotificationStatus.UNREAD.value,
-            "dedupe_key": item.dedupe_key,
-            "inserted_at": now,
-        }
+        (new_id(), item.user_id, item.event_id, item.kind, item.message, item.dedupe_key)
         for item in new
     ]
-    statement = insert_skipping_conflicts(
-        conn, notifications, rows, ["user_id", "dedupe_key"]
-    ).returning(*NOTIFICATION_COLUMNS)
-    stored = [_notification_from_row(row) for row in await conn.execute(statement)]
-    order = {row["id"]: index for index, row in enumerate(rows)}
-    return sorted(stored, key=lambda item: order[item.id])
+    if isinstance(conn, SqliteConnection):
+        stored = await conn.run(_insert_sqlite, rows, now)
+    else:
+        assert isinstance(conn, PostgresConnection)
+        stored = await conn.fetch(_PG_INSERT_MANY, *zip(*rows, strict=True), now)
+    order = {row[0]: index for index, row in enumerate(rows)}
+    notifications = [_notification_from_row(row) for row in stored]
+    return sorted(notifications, key=lambda item: order[item.id])
+
+
+def _insert_sqlite(
+    conn: sqlite3.Connection, rows: list[tuple[str | None, ...]], now: datetime
+) -> list[Row]:
+    stored: list[Row] = []
+    for row in rows:
+        inserted = conn.execute(_INSERT.sqlite, (*row, now)).fetchone()
+        if inserted is not None:
+            stored.append(inserted)
+    return stored
 
 
 async def notify_event_holders(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     event_id: EventId,
     kind: str,
@@ -101,34 +134,20 @@ async def notify_event_holders(
 
 
 async def list_notifications(
-    conn: AsyncConnection, user_id: UserId, *, status: NotificationStatus | None = None
+    conn: Connection, user_id: UserId, *, status: NotificationStatus | None = None
 ) -> list[Notification]:
     """The user's notifications, unread first, newest first within each group."""
-    unread_first = case((notifications.c.status == NotificationStatus.UNREAD.value, 0), else_=1)
-    query = (
-        select(*NOTIFICATION_COLUMNS)
-        .where(notifications.c.user_id == user_id)
-        .order_by(unread_first, notifications.c.inserted_at.desc(), notifications.c.id)
-    )
-    if status is not None:
-        query = query.where(notifications.c.status == status.value)
-    return [_notification_from_row(row) for row in await conn.execute(query)]
+    rows = await conn.fetch(_LIST, user_id, None if status is None else status.value)
+    return [_notification_from_row(row) for row in rows]
 
 
 async def mark_notification_read(
-    conn: AsyncConnection, *, notification_id: NotificationId, user_id: UserId
+    conn: Connection, *, notification_id: NotificationId, user_id: UserId
 ) -> Notification:
     """Mark one of the user's notifications read (idempotent). Another user's: Forbidden."""
-    statement = (
-        update(notifications)
-        .where(notifications.c.id == notification_id, notifications.c.user_id == user_id)
-        .values(status=NotificationStatus.READ.value)
-        .returning(*NOTIFICATION_COLUMNS)
-    )
-    row = (await conn.execute(statement)).first()
+    row = await conn.fetchrow(_MARK_READ, notification_id, user_id)
     if row is not None:
         return _notification_from_row(row)
-    exists = select(notifications.c.id).where(notifications.c.id == notification_id)
-    if (await conn.execute(exists)).first() is None:
+    if await conn.fetchrow(_EXISTS, notification_id) is None:
         raise NotFound("notification")
     raise Forbidden()

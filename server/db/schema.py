@@ -1,155 +1,71 @@
-"""SQLAlchemy Core mirror of ``schema.sql`` (the canonical DDL).
+"""``schema.sql``, the one schema: applied at start when the tables are missing, and checked.
 
-Queries are built from these tables; the DDL itself always comes from schema.sql, and
-tests/server/test_schema_sql.py checks that a database built from it matches these definitions.
+The file runs unchanged on SQLite and PostgreSQL (see its header for the portability rules);
+``tests/server/test_schema_sql.py`` checks that both databases end up with the same tables,
+columns and constraints.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    CheckConstraint,
-    Column,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    Table,
-    Text,
-    UniqueConstraint,
-    text,
-)
+from collections.abc import Iterator
+from pathlib import Path
 
+from server.db.database import Database, DatabaseUnavailable, PostgresConnection, SqliteConnection
+from server.db.sql import Sql
+
+SCHEMA_SQL = Path(__file__).resolve().parents[2] / "schema.sql"
 SCHEMA_VERSION = 1
+# Any constant works; it only has to be the same for every node applying the schema.
+_SCHEMA_LOCK_KEY = 0x7469636B
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
+_HAS_SCHEMA_SQLITE = Sql(
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
 )
+_HAS_SCHEMA_POSTGRES = Sql("SELECT to_regclass('schema_version') IS NOT NULL")
+_VERSION = Sql("SELECT max(version) FROM schema_version")
+_LOCK = Sql("SELECT pg_advisory_xact_lock($1)")
 
 
-def _id() -> Column[str]:
-    return Column("id", Text, primary_key=True)
+class SchemaVersionError(RuntimeError):
+    """The database was made for another version of this service."""
 
 
-def _timestamp(name: str, *, nullable: bool = False) -> Column[object]:
-    return Column(name, DateTime(), nullable=nullable)
+def schema_statements(sql: str | None = None) -> Iterator[str]:
+    """The statements of schema.sql (full-line comments removed, split on ``;``)."""
+    text = SCHEMA_SQL.read_text(encoding="utf-8") if sql is None else sql
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    for statement in code.split(";"):
+        if statement.strip():
+            yield statement.strip()
 
 
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    _timestamp("applied_at"),
-)
+async def apply_schema(db: Database) -> None:
+    """Create the tables from schema.sql if they are missing, then check the schema version."""
+    try:
+        async with db.write() as conn:
+            if isinstance(conn, PostgresConnection):
+                # Several nodes starting at once: one creates the tables, the others wait.
+                await conn.fetchval(_LOCK, _SCHEMA_LOCK_KEY)
+                present = await conn.fetchval(_HAS_SCHEMA_POSTGRES)
+                if not present:
+                    for statement in schema_statements():
+                        await conn.raw.execute(statement)
+            else:
+                assert isinstance(conn, SqliteConnection)
+                if await conn.fetchval(_HAS_SCHEMA_SQLITE) is None:
+                    await conn.run(_create_sqlite)
+            version = await conn.fetchval(_VERSION)
+    except OSError as error:
+        raise DatabaseUnavailable(f"cannot reach the database: {error}") from error
+    if version != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the database has schema version {version}, this service needs {SCHEMA_VERSION}"
+        )
 
-users = Table(
-    "users",
-    metadata,
-    _id(),
-    Column("username", Text, nullable=False, unique=True),
-    Column("email", Text, nullable=False, unique=True),
-    Column("password_hash", Text, nullable=False),
-    Column("token_version", Integer, nullable=False, server_default=text("0")),
-    _timestamp("inserted_at"),
-    _timestamp("updated_at"),
-)
 
-events = Table(
-    "events",
-    metadata,
-    _id(),
-    Column("name", Text, nullable=False),
-    Column("description", Text, nullable=False),
-    Column("location", Text, nullable=False),
-    _timestamp("start_time"),
-    _timestamp("end_time"),
-    _timestamp("inserted_at"),
-    _timestamp("updated_at"),
-    CheckConstraint("end_time > start_time", name="end_after_start"),
-    Index(None, "start_time"),
-)
+def _create_sqlite(conn: object) -> None:
+    import sqlite3
 
-tickets = Table(
-    "tickets",
-    metadata,
-    _id(),
-    Column("event_id", Text, ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
-    Column("ticket_number", Text, nullable=False, unique=True),
-    Column("user_id", Text, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
-    _timestamp("used_at", nullable=True),
-    _timestamp("inserted_at"),
-    _timestamp("updated_at"),
-    Index(None, "event_id", "user_id"),
-    Index(None, "user_id"),
-)
-
-chat_rooms = Table(
-    "chat_rooms",
-    metadata,
-    _id(),
-    Column(
-        "event_id",
-        Text,
-        ForeignKey("events.id", ondelete="CASCADE"),
-        nullable=False,
-        unique=True,
-    ),
-    Column("status", Text, nullable=False, server_default=text("'inactive'")),
-    Column("last_seq", Integer, nullable=False, server_default=text("0")),
-    _timestamp("activated_at", nullable=True),
-    _timestamp("archived_at", nullable=True),
-    _timestamp("inserted_at"),
-    _timestamp("updated_at"),
-    CheckConstraint("status IN ('inactive', 'active', 'archived')", name="status"),
-)
-
-messages = Table(
-    "messages",
-    metadata,
-    _id(),
-    Column("chat_room_id", Text, ForeignKey("chat_rooms.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", Text, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
-    Column("username", Text, nullable=False),
-    Column("content", Text, nullable=False),
-    Column("content_type", Text, nullable=False, server_default=text("'text'")),
-    Column("seq", Integer, nullable=False),
-    Column("client_id", Text, nullable=True),
-    _timestamp("inserted_at"),
-    UniqueConstraint("chat_room_id", "seq"),
-    UniqueConstraint("chat_room_id", "user_id", "client_id"),
-    Index(None, "user_id"),
-)
-
-notifications = Table(
-    "notifications",
-    metadata,
-    _id(),
-    Column("user_id", Text, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("event_id", Text, ForeignKey("events.id", ondelete="CASCADE"), nullable=True),
-    Column("kind", Text, nullable=False),
-    Column("message", Text, nullable=False),
-    Column("status", Text, nullable=False, server_default=text("'unread'")),
-    Column("dedupe_key", Text, nullable=True),
-    _timestamp("inserted_at"),
-    UniqueConstraint("user_id", "dedupe_key"),
-    CheckConstraint("status IN ('unread', 'read')", name="status"),
-    Index(None, "user_id", "status"),
-    Index(None, "event_id"),
-)
-
-revoked_tokens = Table(
-    "revoked_tokens",
-    metadata,
-    Column("jti", Text, primary_key=True),
-    Column("user_id", Text, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    _timestamp("expires_at"),
-    _timestamp("revoked_at"),
-    Index(None, "expires_at"),
-    Index(None, "user_id"),
-)
+    assert isinstance(conn, sqlite3.Connection)
+    for statement in schema_statements():
+        conn.execute(statement)

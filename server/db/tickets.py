@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import Select
-
-from server.db.common import AnyRow, is_foreign_key_violation, new_id, violates
-from server.db.schema import events, tickets, users
+from server.db.common import new_id
+from server.db.database import Connection, IntegrityError, Row
+from server.db.sql import Sql
 from server.domain import (
     DOES_NOT_EXIST,
     TAKEN,
@@ -26,122 +21,133 @@ from server.domain import (
 )
 
 ASSIGNED_TO_ANOTHER_USER = "ticket is already assigned to another user"
-ALREADY_USED = "ticket already used"
+
+_SELECT = """
+    SELECT tickets.id, tickets.event_id, tickets.ticket_number, tickets.user_id,
+           tickets.used_at, tickets.inserted_at, tickets.updated_at,
+           users.username AS holder_username, users.email AS holder_email,
+           users.token_version AS holder_token_version,
+           users.inserted_at AS holder_inserted_at, users.updated_at AS holder_updated_at
+    FROM tickets LEFT JOIN users ON users.id = tickets.user_id
+"""
+_GET = Sql(f"{_SELECT} WHERE tickets.id = $1")
+_EVENT_EXISTS = Sql("SELECT 1 FROM events WHERE id = $1")
+_NUMBER_TAKEN = Sql("SELECT 1 FROM tickets WHERE ticket_number = $1")
+_USER_EXISTS = Sql("SELECT 1 FROM users WHERE id = $1")
+_INSERT = Sql(
+    """
+    INSERT INTO tickets (id, event_id, ticket_number, user_id, used_at, inserted_at, updated_at)
+    VALUES ($1, $2, $3, NULL, NULL, $4, $4)
+    """
+)
+_ASSIGN = Sql(
+    """
+    UPDATE tickets SET user_id = $2, updated_at = $3
+    WHERE id = $1 AND (user_id IS NULL OR user_id = $2)
+    RETURNING id
+    """
+)
+# The chat join's claim: the numbered ticket of this event, free (never assigned nor used) or
+# already the user's, becomes the user's and is marked used — unless the user already used
+# another ticket of this event (a second ticket is for someone else to claim).
+_CLAIM = Sql(
+    """
+    UPDATE tickets SET user_id = $3, used_at = coalesce(used_at, $4), updated_at = $4
+    WHERE event_id = $1 AND ticket_number = $2
+      AND ((user_id IS NULL AND used_at IS NULL) OR user_id = $3)
+      AND NOT EXISTS (
+          SELECT 1 FROM tickets AS other
+          WHERE other.event_id = $1 AND other.user_id = $3 AND other.used_at IS NOT NULL
+            AND other.ticket_number <> $2)
+    RETURNING id
+    """
+)
+# A join with no number by a user the reservation system assigned a ticket to: the assigned
+# ticket is marked used (the oldest, if there are several).
+_CLAIM_ASSIGNED = Sql(
+    """
+    UPDATE tickets SET used_at = $3, updated_at = $3
+    WHERE id = (SELECT id FROM tickets
+                WHERE event_id = $1 AND user_id = $2 AND used_at IS NULL
+                ORDER BY inserted_at, id LIMIT 1)
+    RETURNING id
+    """
+)
+_HOLDS = Sql("SELECT 1 FROM tickets WHERE event_id = $1 AND user_id = $2 LIMIT 1")
+_HOLDERS = Sql(
+    """
+    SELECT DISTINCT user_id FROM tickets
+    WHERE event_id = $1 AND user_id IS NOT NULL ORDER BY user_id
+    """
+)
 
 
-def _ticket_query() -> Select[Any]:
-    return select(
-        tickets.c.id,
-        tickets.c.event_id,
-        tickets.c.ticket_number,
-        tickets.c.user_id,
-        tickets.c.used_at,
-        tickets.c.inserted_at,
-        tickets.c.updated_at,
-        users.c.username.label("holder_username"),
-        users.c.email.label("holder_email"),
-        users.c.token_version.label("holder_token_version"),
-        users.c.inserted_at.label("holder_inserted_at"),
-        users.c.updated_at.label("holder_updated_at"),
-    ).select_from(tickets.outerjoin(users, users.c.id == tickets.c.user_id))
-
-
-def _ticket_from_row(row: AnyRow) -> Ticket:
+def _ticket_from_row(row: Row) -> Ticket:
     holder = None
-    if row.user_id is not None:
+    if row["user_id"] is not None:
         holder = User(
-            id=row.user_id,
-            username=row.holder_username,
-            email=row.holder_email,
-            token_version=row.holder_token_version,
-            inserted_at=row.holder_inserted_at,
-            updated_at=row.holder_updated_at,
+            id=row["user_id"],
+            username=row["holder_username"],
+            email=row["holder_email"],
+            token_version=row["holder_token_version"],
+            inserted_at=row["holder_inserted_at"],
+            updated_at=row["holder_updated_at"],
         )
     return Ticket(
-        id=row.id,
-        event_id=row.event_id,
-        ticket_number=row.ticket_number,
-        user_id=row.user_id,
-        used_at=row.used_at,
+        id=row["id"],
+        event_id=row["event_id"],
+        ticket_number=row["ticket_number"],
+        user_id=row["user_id"],
+        used_at=row["used_at"],
         holder=holder,
-        inserted_at=row.inserted_at,
-        updated_at=row.updated_at,
+        inserted_at=row["inserted_at"],
+        updated_at=row["updated_at"],
     )
 
 
 async def create_ticket(
-    conn: AsyncConnection, *, event_id: EventId, ticket_number: str, now: datetime
+    conn: Connection, *, event_id: EventId, ticket_number: str, now: datetime
 ) -> Ticket:
     """Store an unassigned ticket; Invalid for an unknown event or a number already in use."""
     errors: dict[str, list[str]] = {}
-    if (await conn.execute(select(events.c.id).where(events.c.id == event_id))).first() is None:
+    if await conn.fetchrow(_EVENT_EXISTS, event_id) is None:
         errors["event_id"] = [DOES_NOT_EXIST]
-    number_taken = select(tickets.c.id).where(tickets.c.ticket_number == ticket_number)
-    if (await conn.execute(number_taken)).first() is not None:
+    if await conn.fetchrow(_NUMBER_TAKEN, ticket_number) is not None:
         errors["ticket_number"] = [TAKEN]
     if errors:
         raise Invalid(errors)
     ticket_id = new_id()
     try:
-        await conn.execute(
-            insert(tickets).values(
-                id=ticket_id,
-                event_id=event_id,
-                ticket_number=ticket_number,
-                user_id=None,
-                used_at=None,
-                inserted_at=now,
-                updated_at=now,
-            )
-        )
+        await conn.execute(_INSERT, ticket_id, event_id, ticket_number, now)
     except IntegrityError as error:
         # Lost a race: the same number created, or the event deleted, meanwhile.
-        if violates(error, "uq_tickets_ticket_number", "tickets.ticket_number"):
+        if error.violates("uq_tickets_ticket_number", "tickets.ticket_number"):
             raise Invalid.field("ticket_number", TAKEN) from None
-        if is_foreign_key_violation(error):
+        if error.foreign_key:
             raise Invalid.field("event_id", DOES_NOT_EXIST) from None
         raise
     return await get_ticket(conn, ticket_id)
 
 
-async def get_ticket(conn: AsyncConnection, ticket_id: TicketId) -> Ticket:
-    row = (await conn.execute(_ticket_query().where(tickets.c.id == ticket_id))).first()
-    if row is None:
-        raise NotFound("ticket")
-    return _ticket_from_row(row)
-
-
-async def find_ticket(conn: AsyncConnection, *, event_id: EventId, ticket_number: str) -> Ticket:
-    query = _ticket_query().where(
-        tickets.c.event_id == event_id, tickets.c.ticket_number == ticket_number
-    )
-    row = (await conn.execute(query)).first()
+async def get_ticket(conn: Connection, ticket_id: TicketId) -> Ticket:
+    row = await conn.fetchrow(_GET, ticket_id)
     if row is None:
         raise NotFound("ticket")
     return _ticket_from_row(row)
 
 
 async def assign_ticket(
-    conn: AsyncConnection, *, ticket_id: TicketId, user_id: UserId, now: datetime
+    conn: Connection, *, ticket_id: TicketId, user_id: UserId, now: datetime
 ) -> Ticket:
     """Give the ticket to ``user_id``. Assigning it again to the same user is a no-op success;
     a ticket held by someone else is a Conflict. One conditional UPDATE decides, so of two
     simultaneous assigns to different users exactly one wins."""
-    if (await conn.execute(select(users.c.id).where(users.c.id == user_id))).first() is None:
+    if await conn.fetchrow(_USER_EXISTS, user_id) is None:
         raise NotFound("user")
-    statement = (
-        update(tickets)
-        .where(
-            tickets.c.id == ticket_id,
-            or_(tickets.c.user_id.is_(None), tickets.c.user_id == user_id),
-        )
-        .values(user_id=user_id, updated_at=now)
-        .returning(tickets.c.id)
-    )
     try:
-        row = (await conn.execute(statement)).first()
+        row = await conn.fetchrow(_ASSIGN, ticket_id, user_id, now)
     except IntegrityError as error:
-        if is_foreign_key_violation(error):  # the user was deleted meanwhile
+        if error.foreign_key:  # the user was deleted meanwhile
             raise NotFound("user") from None
         raise
     if row is None:
@@ -151,52 +157,27 @@ async def assign_ticket(
 
 
 async def claim_ticket(
-    conn: AsyncConnection,
-    *,
-    event_id: EventId,
-    ticket_number: str,
-    user_id: UserId,
-    now: datetime,
-) -> Ticket:
-    """The chat join's ticket check (issue 5): assign the ticket to the user if it is free and
-    mark it used, in one conditional UPDATE.
-
-    Succeeds when the ticket is for ``event_id`` and either unassigned and never used, or
-    already this user's. Raises NotFound (no such ticket for this event), or Conflict with
-    ALREADY_USED (someone else used it) or ASSIGNED_TO_ANOTHER_USER.
-    """
-    statement = (
-        update(tickets)
-        .where(
-            tickets.c.event_id == event_id,
-            tickets.c.ticket_number == ticket_number,
-            or_(
-                and_(tickets.c.user_id.is_(None), tickets.c.used_at.is_(None)),
-                tickets.c.user_id == user_id,
-            ),
-        )
-        .values(user_id=user_id, used_at=func.coalesce(tickets.c.used_at, now), updated_at=now)
-        .returning(tickets.c.id)
-    )
-    ticket_id = (await conn.execute(statement)).scalar()
-    if ticket_id is not None:
-        return await get_ticket(conn, ticket_id)
-    ticket = await find_ticket(conn, event_id=event_id, ticket_number=ticket_number)
-    raise Conflict(ALREADY_USED if ticket.used_at is not None else ASSIGNED_TO_ANOTHER_USER)
+    conn: Connection, *, event_id: EventId, ticket_number: str, user_id: UserId, now: datetime
+) -> bool:
+    """The chat join's ticket check: assign the numbered ticket to the user and mark it used,
+    in one conditional UPDATE. False when the user may not claim it: no such ticket for this
+    event, someone else's, or the user already used another ticket of this event."""
+    return await conn.fetchrow(_CLAIM, event_id, ticket_number, user_id, now) is not None
 
 
-async def holds_ticket(conn: AsyncConnection, *, user_id: UserId, event_id: EventId) -> bool:
+async def claim_assigned_ticket(
+    conn: Connection, *, event_id: EventId, user_id: UserId, now: datetime
+) -> bool:
+    """Mark used a ticket of the event that was assigned to the user and not yet used. False
+    when there is none."""
+    return await conn.fetchrow(_CLAIM_ASSIGNED, event_id, user_id, now) is not None
+
+
+async def holds_ticket(conn: Connection, *, user_id: UserId, event_id: EventId) -> bool:
     """Whether the user has an assigned ticket for the event (a "ticket holder")."""
-    query = select(tickets.c.id).where(tickets.c.event_id == event_id, tickets.c.user_id == user_id)
-    return (await conn.execute(query.limit(1))).first() is not None
+    return await conn.fetchrow(_HOLDS, event_id, user_id) is not None
 
 
-async def holder_ids(conn: AsyncConnection, event_id: EventId) -> list[UserId]:
+async def holder_ids(conn: Connection, event_id: EventId) -> list[UserId]:
     """Every user with an assigned ticket for the event, each once."""
-    query = (
-        select(tickets.c.user_id)
-        .where(tickets.c.event_id == event_id, tickets.c.user_id.is_not(None))
-        .distinct()
-        .order_by(tickets.c.user_id)
-    )
-    return [row.user_id for row in await conn.execute(query)]
+    return [row["user_id"] for row in await conn.fetch(_HOLDERS, event_id)]

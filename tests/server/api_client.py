@@ -10,14 +10,16 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.db.schema import metadata
-from server.keys import ENGINE, OPENAPI
+from server.db import messages as message_store
+from server.db.database import Database, Row
+from server.db.sql import Sql
+from server.domain import MessageDraft, StoredMessage
+from server.keys import DB, OPENAPI
 from tests.server.openapi_check import check_response
 
 SERVICE_KEY = "service-key-for-the-tests-0123456789abcdef"
@@ -45,8 +47,35 @@ class Api:
         self.document: dict[str, Any] = client.app[OPENAPI]
 
     @property
-    def engine(self) -> AsyncEngine:
-        return self.client.app[ENGINE]
+    def db(self) -> Database:
+        return self.client.app[DB]
+
+    async def rows(self, query: str, *args: Any) -> list[Row]:
+        """What a SELECT (with ``$1`` placeholders) reads from the service's database."""
+        async with self.db.read() as conn:
+            return await conn.fetch(Sql(query), *args)
+
+    async def value(self, query: str, *args: Any) -> Any:
+        async with self.db.read() as conn:
+            return await conn.fetchval(Sql(query), *args)
+
+    async def post_messages(
+        self, room_id: str, author: Session, contents: list[str], now: datetime
+    ) -> list[StoredMessage]:
+        """Open the room and store messages in it through the db layer the chat uses."""
+        await self.execute("UPDATE chat_rooms SET status = 'active' WHERE id = $1", room_id)
+        drafts = [
+            MessageDraft(room_id, author.id, author.username, content) for content in contents
+        ]
+        async with self.db.write() as conn:
+            outcomes = await message_store.store_messages(conn, drafts, now=now)
+        assert all(isinstance(outcome, StoredMessage) for outcome in outcomes), outcomes
+        return [outcome for outcome in outcomes if isinstance(outcome, StoredMessage)]
+
+    async def execute(self, statement: str, *args: Any) -> int:
+        """Change the database behind the service's back (to set up a situation)."""
+        async with self.db.write() as conn:
+            return await conn.execute(Sql(statement), *args)
 
     async def call(
         self,
@@ -150,11 +179,22 @@ class Api:
         return user
 
 
-async def snapshot(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+TABLES = {
+    "schema_version": "version",
+    "users": "id",
+    "events": "id",
+    "tickets": "id",
+    "chat_rooms": "id",
+    "messages": "id",
+    "notifications": "id",
+    "revoked_tokens": "jti",
+}
+"""Every table of schema.sql, with its primary key."""
+
+
+async def snapshot(api: Api) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, to show that a refused request changed nothing."""
-    rows: dict[str, list[tuple[Any, ...]]] = {}
-    async with engine.connect() as conn:
-        for table in metadata.sorted_tables:
-            result = await conn.execute(select(table).order_by(*table.primary_key.columns))
-            rows[table.name] = [tuple(row) for row in result]
-    return rows
+    return {
+        table: [tuple(row) for row in await api.rows(f"SELECT * FROM {table} ORDER BY {key}")]
+        for table, key in TABLES.items()
+    }

@@ -70,8 +70,20 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await admin.execute(f'CREATE SCHEMA "{schema}"')
         yield with_search_path(target.url, schema)
     finally:
-        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await drop_schema(admin, schema)
         await admin.close()
+
+
+async def drop_schema(admin: asyncpg.Connection, schema: str) -> None:
+    """Drop a test's schema. A query the test's server cancelled at shutdown may still be
+    finishing on the PostgreSQL side and deadlock with the drop: then try again."""
+    for attempt in range(5):
+        try:
+            await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == 4:
+                raise
 
 
 @pytest.fixture

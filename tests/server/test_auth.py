@@ -12,7 +12,7 @@ import pytest
 from server.auth.tokens import authenticate_user_token, issue_token
 from server.clock import ManualClock
 from server.config import Settings
-from server.keys import ENGINE
+from server.keys import DB
 from tests.server.api_client import SECRET_KEY, SERVICE_KEY, Api
 
 SERVICE_ROUTES = [
@@ -129,7 +129,7 @@ async def test_authenticate_user_token_for_the_socket(
     api: Api, settings: Settings, clock: ManualClock
 ) -> None:
     """The one function the socket's connect calls: signature, expiry and revocation."""
-    engine = api.client.app[ENGINE]
+    engine = api.client.app[DB]
     fan = await api.sign_up()
     assert await authenticate_user_token(engine, settings, fan.token, clock.now()) == fan.id
     assert await authenticate_user_token(engine, settings, "garbage", clock.now()) is None

@@ -60,11 +60,11 @@ async def test_a_body_that_is_not_a_json_object_is_400(
     api: Api, path: str, kind: str | None
 ) -> None:
     auth = await credentials(api, kind)
-    before = await snapshot(api.engine)
+    before = await snapshot(api)
     for raw in NOT_JSON_OBJECTS:
         body = await api.call("POST", path, data=raw, expected=400, **auth)
         assert body == {"errors": {"detail": "Bad Request"}}
-    assert await snapshot(api.engine) == before
+    assert await snapshot(api) == before
 
 
 @pytest.mark.parametrize(("path", "kind"), BODY_ROUTES)
@@ -119,7 +119,7 @@ async def test_weird_values_in_every_field_are_refused_cleanly(api: Api, value: 
             {"token": fan.token},
         ),
     }
-    before = await snapshot(api.engine)
+    before = await snapshot(api)
     for path, (body, auth) in good.items():
         for bad_body in variants(body, value):
             async with api.client.post(path, json=bad_body, headers=headers(auth)) as response:
@@ -127,7 +127,7 @@ async def test_weird_values_in_every_field_are_refused_cleanly(api: Api, value: 
                 # (401: sign in with a password of the right type that is simply wrong)
                 assert response.status in (401, 403, 404, 422), (path, bad_body, text)
                 assert set(json.loads(text)) == {"errors"}
-    assert await snapshot(api.engine) == before
+    assert await snapshot(api) == before
 
 
 def variants(body: dict[str, Any], value: Any) -> list[dict[str, Any]]:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
-from server.db.schema import messages
 from tests.server.chat_support import OPENS, World, stepping_clock, world
 
 __all__ = ["stepping_clock", "world"]
 
 
 async def stored(world: World) -> int:
-    async with world.api.engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
+    return int(await world.api.value("SELECT count(*) FROM messages"))
 
 
 async def test_posts_only_while_active_stored_before_reply_then_broadcast(world: World) -> None:

@@ -7,12 +7,9 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from phxpy import Endpoint
 from server.chat.announce import Announcer
 from server.chat.schedule import RoomScheduler
-from server.db.schema import chat_rooms, notifications
 from server.keys import SETTINGS
 from tests.server.chat_support import (
     EVENT_END,
@@ -30,14 +27,12 @@ __all__ = ["stepping_clock", "world"]
 
 
 async def room_row(world: World, room_id: str) -> Any:
-    async with world.api.engine.connect() as conn:
-        return (await conn.execute(select(chat_rooms).where(chat_rooms.c.id == room_id))).one()
+    [row] = await world.api.rows("SELECT * FROM chat_rooms WHERE id = $1", room_id)
+    return row
 
 
 async def notification_count(world: World) -> int:
-    async with world.api.engine.connect() as conn:
-        query = select(func.count()).select_from(notifications)
-        return int((await conn.execute(query)).scalar_one())
+    return int(await world.api.value("SELECT count(*) FROM notifications"))
 
 
 async def test_opening_notifies_each_holder_once_and_pushes_to_those_online(
@@ -52,14 +47,14 @@ async def test_opening_notifies_each_holder_once_and_pushes_to_those_online(
     async with world.socket(online) as client:
         await client.join(f"user:{online.id}")
         await world.move_to(OPENS - timedelta(seconds=1))
-        assert (await room_row(world, event["chat_room"]["id"])).status == "inactive"
+        assert (await room_row(world, event["chat_room"]["id"]))["status"] == "inactive"
         await world.move_to(OPENS)
         note = await client.assert_push(f"user:{online.id}", "notification")
         assert note.payload["message"] == "The chat for Gala is open"
         assert note.payload["kind"] == "room_opened"
         # Another pass, and a second timer racing it: nothing more.
         other_timer = RoomScheduler(world.clock, Announcer(world.chat.endpoint))
-        await other_timer.start(world.api.engine)
+        await other_timer.start(world.api.db)
         try:
             assert await asyncio.gather(world.chat.scheduler.run_due(), other_timer.run_due()) == [
                 0,
@@ -82,7 +77,7 @@ async def test_two_timers_racing_take_each_step_once(world: World) -> None:
         RoomScheduler(world.clock, Announcer(Endpoint())) for _ in range(3)
     ]
     for timer in timers[1:]:
-        await timer.start(world.api.engine)
+        await timer.start(world.api.db)
         await timer.stop()
     world.clock.set(OPENS)
     taken = await asyncio.gather(*(timer.run_due() for timer in timers))
@@ -92,7 +87,11 @@ async def test_two_timers_racing_take_each_step_once(world: World) -> None:
     assert sum(await asyncio.gather(*(timer.run_due() for timer in timers))) == 3
     for event in events:
         row = await room_row(world, event["chat_room"]["id"])
-        assert (row.status, row.activated_at, row.archived_at) == ("archived", OPENS, EVENT_END)
+        assert (row["status"], row["activated_at"], row["archived_at"]) == (
+            "archived",
+            OPENS,
+            EVENT_END,
+        )
 
 
 async def test_a_restart_in_the_middle_loses_and_repeats_nothing(
@@ -102,7 +101,7 @@ async def test_a_restart_in_the_middle_loses_and_repeats_nothing(
     fan = await world.api.holder(event["id"])
     room_id = event["chat_room"]["id"]
     await world.move_to(OPENS)
-    assert (await room_row(world, room_id)).status == "active"
+    assert (await room_row(world, room_id))["status"] == "active"
     app_settings = world.client.app[SETTINGS]
     await world.client.close()  # the node stops
 
@@ -111,7 +110,7 @@ async def test_a_restart_in_the_middle_loses_and_repeats_nothing(
     client = await aiohttp_client(build_app(app_settings, world.clock))
     restarted = World(world.api.__class__(client), client, world.clock)
     row = await room_row(restarted, room_id)
-    assert (row.status, row.activated_at, row.archived_at) == (
+    assert (row["status"], row["activated_at"], row["archived_at"]) == (
         "archived",
         OPENS,
         EVENT_END + timedelta(minutes=5),

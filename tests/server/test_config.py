@@ -28,7 +28,7 @@ def env(tmp_path: Path, **values: str) -> dict[str, str]:
 def test_defaults(tmp_path: Path) -> None:
     settings = Settings.from_env(env(tmp_path))
     assert (settings.host, settings.port) == ("127.0.0.1", 4000)
-    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/data/db.sqlite3"
+    assert settings.database_url == f"sqlite:///{tmp_path}/data/db.sqlite3"
     assert settings.allowed_origins == ()
     assert settings.bcrypt_rounds == 12
 
@@ -46,7 +46,7 @@ def test_every_variable(tmp_path: Path) -> None:
         )
     )
     assert (settings.host, settings.port) == ("0.0.0.0", 8080)
-    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/chat"
+    assert settings.database_url == "postgresql://u:p@db:5432/chat"
     assert settings.token_ttl_seconds == 600
     assert settings.allowed_origins == ("https://app.example.com", "http://localhost:3000")
     assert settings.bcrypt_rounds == 10
@@ -112,8 +112,8 @@ def test_a_service_key_from_the_environment_writes_no_file(tmp_path: Path) -> No
 
 def test_postgres_url_forms() -> None:
     for url in ("postgres://h/db", "postgresql://h/db", "postgresql+asyncpg://h/db"):
-        assert normalize_database_url(url) == "postgresql+asyncpg://h/db"
-    assert normalize_database_url("sqlite:///x.db") == "sqlite+aiosqlite:///x.db"
+        assert normalize_database_url(url) == "postgresql://h/db"
+    assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
 def test_python_m_server_reports_a_wrong_variable_in_one_line(tmp_path: Path) -> None:

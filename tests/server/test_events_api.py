@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from server.db.schema import chat_rooms, messages, notifications, tickets, users
 from tests.server.api_client import Api, snapshot
 from tests.server.conftest import RecordingRealtime
 
@@ -84,12 +82,12 @@ async def test_times_in_iso_8601_are_converted_to_naive_utc(
 async def test_create_event_refuses_invalid_fields(
     api: Api, fields: dict[str, Any], errors: dict[str, list[str]]
 ) -> None:
-    before = await snapshot(api.engine)
+    before = await snapshot(api)
     body = await api.post(
         "/api/events/create_event", {"event": {**EVENT, **fields}}, service=True, expected=422
     )
     assert body == {"errors": errors}
-    assert await snapshot(api.engine) == before
+    assert await snapshot(api) == before
 
 
 async def test_create_event_reports_every_missing_field(api: Api) -> None:
@@ -116,7 +114,7 @@ async def test_update_event_is_partial(api: Api, realtime: RecordingRealtime) ->
 
 async def test_update_event_refusals(api: Api) -> None:
     event = await api.create_event()
-    before = await snapshot(api.engine)
+    before = await snapshot(api)
     update = "/api/events/update_event"
     await api.post(update, {"id": UNKNOWN, "event": {"name": "x"}}, service=True, expected=404)
     await api.post(update, {"id": "nope", "event": {"name": "x"}}, service=True, expected=404)
@@ -137,7 +135,7 @@ async def test_update_event_refusals(api: Api) -> None:
         update, {"id": event["id"], "event": {"name": ""}}, service=True, expected=422
     )
     assert blank == {"errors": {"name": ["can't be blank"]}}
-    assert await snapshot(api.engine) == before
+    assert await snapshot(api) == before
 
 
 async def test_moving_an_event_notifies_its_holders(api: Api, realtime: RecordingRealtime) -> None:
@@ -181,10 +179,6 @@ async def test_delete_event_removes_everything_that_belongs_to_it(
 ) -> None:
     from datetime import datetime
 
-    from server.db import messages as message_store
-    from server.db import rooms as room_store
-    from server.domain import RoomStatus
-
     event, other = await api.create_event(), await api.create_event(name="other")
     fan = await api.holder(event["id"])
     other_fan = await api.holder(other["id"])
@@ -194,17 +188,7 @@ async def test_delete_event_removes_everything_that_belongs_to_it(
         service=True,
         expected=200,
     )
-    async with api.engine.begin() as conn:
-        room_id = event["chat_room"]["id"]
-        await room_store.transition_room(conn, room_id, RoomStatus.ACTIVE, now=datetime.now())
-        await message_store.insert_message(
-            conn,
-            chat_room_id=room_id,
-            user_id=fan.id,
-            username=fan.username,
-            content="hi",
-            now=datetime.now(),
-        )
+    await api.post_messages(event["chat_room"]["id"], fan, ["hi"], datetime.now())
 
     await api.delete(f"/api/events/{event['id']}", service=True, expected=204)
     assert realtime.calls[-2:] == [
@@ -215,22 +199,18 @@ async def test_delete_event_removes_everything_that_belongs_to_it(
     await api.post(
         "/api/events/get_chat_room_by_id", {"event_id": event["id"]}, service=True, expected=404
     )
-    async with api.engine.connect() as conn:
 
-        async def count(table: Any, *where: Any) -> int:
-            return int(
-                (
-                    await conn.execute(select(func.count()).select_from(table).where(*where))
-                ).scalar_one()
-            )
+    async def count(query: str, *args: Any) -> int:
+        return int(await api.value(query, *args))
 
-        assert await count(tickets, tickets.c.event_id == event["id"]) == 0
-        assert await count(chat_rooms, chat_rooms.c.event_id == event["id"]) == 0
-        assert await count(messages, messages.c.chat_room_id == event["chat_room"]["id"]) == 0
-        assert await count(notifications, notifications.c.event_id == event["id"]) == 0
-        # The people and the other event stay.
-        assert await count(users) == 2
-        assert await count(tickets, tickets.c.event_id == other["id"]) == 1
+    assert await count("SELECT count(*) FROM tickets WHERE event_id = $1", event["id"]) == 0
+    assert await count("SELECT count(*) FROM chat_rooms WHERE event_id = $1", event["id"]) == 0
+    room_id = event["chat_room"]["id"]
+    assert await count("SELECT count(*) FROM messages WHERE chat_room_id = $1", room_id) == 0
+    assert await count("SELECT count(*) FROM notifications WHERE event_id = $1", event["id"]) == 0
+    # The people and the other event stay.
+    assert await count("SELECT count(*) FROM users") == 2
+    assert await count("SELECT count(*) FROM tickets WHERE event_id = $1", other["id"]) == 1
     await api.get(f"/api/users/{fan.id}", token=fan.token, expected=200)
     await api.get(f"/api/users/{other_fan.id}", token=other_fan.token, expected=200)
     # Deleting it again: 404.

@@ -1,6 +1,6 @@
 """A room's history over REST, for the event's ticket holders.
 
-The chat (issue 5) writes the messages; here they are stored through the db layer it uses.
+The chat writes the messages; here they are stored through the db layer it uses.
 """
 
 from __future__ import annotations
@@ -8,26 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from server.clock import ManualClock
-from server.db import messages as message_store
-from server.db import rooms as room_store
-from server.domain import RoomStatus
 from tests.server.api_client import Api, Session
 
 
 async def post_messages(
     api: Api, clock: ManualClock, room_id: str, author: Session, count: int
 ) -> None:
-    async with api.engine.begin() as conn:
-        await room_store.transition_room(conn, room_id, RoomStatus.ACTIVE, now=clock.now())
-        for n in range(1, count + 1):
-            await message_store.insert_message(
-                conn,
-                chat_room_id=room_id,
-                user_id=author.id,
-                username=author.username,
-                content=f"message {n}",
-                now=clock.now(),
-            )
+    contents = [f"message {n}" for n in range(1, count + 1)]
+    await api.post_messages(room_id, author, contents, clock.now())
 
 
 def seqs(body: Any) -> list[int]:

@@ -11,7 +11,7 @@ from tests.server.api_client import Api, Session
 
 
 async def store(api: Api, clock: ManualClock, fan: Session, event_id: str, text: str) -> str:
-    async with api.engine.begin() as conn:
+    async with api.db.write() as conn:
         [stored] = await notification_store.insert_notifications(
             conn,
             [NewNotification(user_id=fan.id, event_id=event_id, kind="room_opened", message=text)],

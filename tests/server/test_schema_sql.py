@@ -1,172 +1,219 @@
-"""schema.sql is the schema: it runs on both databases, and server/db/schema.py mirrors it."""
+"""schema.sql is the schema: it runs unchanged on both databases and gives them the same
+tables, columns, keys and indexes."""
 
 from __future__ import annotations
 
-import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import MetaData, UniqueConstraint, insert, inspect, select, types
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from server.config import Settings
-from server.db.engine import apply_schema, make_engine
-from server.db.schema import SCHEMA_VERSION, metadata, schema_version, tickets
+from server.db.database import Connection, Database, IntegrityError
+from server.db.open import open_database
+from server.db.schema import SCHEMA_VERSION, SchemaVersionError, apply_schema
+from server.db.sql import Sql
+from tests.server.pg_probe import asyncpg_dsn, postgres_target, with_search_path
+
+TABLES = [
+    "schema_version",
+    "users",
+    "events",
+    "tickets",
+    "chat_rooms",
+    "messages",
+    "notifications",
+    "revoked_tokens",
+]
 
 
-def type_kind(sql_type: Any) -> str:
-    for kind, classes in [
-        ("integer", (types.Integer,)),
-        ("timestamp", (types.DateTime,)),
-        ("text", (types.String, types.Text)),
-    ]:
-        if isinstance(sql_type, classes):
-            return kind
-    return type(sql_type).__name__
+def kind(declared: str) -> str:
+    declared = declared.lower()
+    if "int" in declared:
+        return "integer"
+    if "timestamp" in declared:
+        return "timestamp"
+    if "text" in declared or "char" in declared:
+        return "text"
+    return declared
 
 
-def default_text(default: Any) -> str | None:
-    if default is None:
-        return None
-    text = str(getattr(default, "arg", default))
-    return re.sub(r"::\w+( \w+)?$", "", text).strip("()")
+def default(value: Any) -> str | None:
+    """A column default, without PostgreSQL's casts (``'inactive'::text``)."""
+    return None if value is None else str(value).split("::")[0]
 
 
-def describe(conn: Connection, names: list[str]) -> dict[str, Any]:
-    inspector = inspect(conn)
+async def describe_sqlite(conn: Connection) -> dict[str, Any]:
     description: dict[str, Any] = {}
-    for table in names:
+    for table in TABLES:
+        columns = await conn.fetch(Sql(f"PRAGMA table_info({table})"))
+        foreign = await conn.fetch(Sql(f"PRAGMA foreign_key_list({table})"))
+        indexes = await conn.fetch(Sql(f"PRAGMA index_list({table})"))
+        unique, plain = [], []
+        for index in indexes:
+            cols = await conn.fetch(Sql(f"PRAGMA index_info({index['name']})"))
+            names = tuple(c["name"] for c in cols)
+            if index["origin"] == "u":
+                unique.append(names)
+            elif index["origin"] == "c":
+                plain.append(names)
         description[table] = {
             "columns": {
-                column["name"]: (
-                    type_kind(column["type"]),
-                    column["nullable"],
-                    default_text(column.get("default")),
+                c["name"]: (
+                    kind(c["type"]),
+                    not c["notnull"] and not c["pk"],
+                    default(c["dflt_value"]),
                 )
-                for column in inspector.get_columns(table)
+                for c in columns
             },
-            "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "primary_key": [c["name"] for c in sorted(columns, key=lambda c: c["pk"]) if c["pk"]],
             "foreign_keys": sorted(
-                (
-                    tuple(fk["constrained_columns"]),
-                    fk["referred_table"],
-                    tuple(fk["referred_columns"]),
-                    (fk.get("options") or {}).get("ondelete"),
-                )
-                for fk in inspector.get_foreign_keys(table)
+                (f["from"], f["table"], f["to"], f["on_delete"].upper()) for f in foreign
             ),
-            "unique": sorted(
-                tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)
-            ),
-            "indexes": sorted(
-                (tuple(i["column_names"]), bool(i["unique"]))
-                for i in inspector.get_indexes(table)
-                if not i.get("duplicates_constraint") and not i["name"].startswith("sqlite_")
-            ),
+            "unique": sorted(unique),
+            "indexes": sorted(plain),
         }
     return description
 
 
-def describe_metadata(source: MetaData) -> dict[str, Any]:
+async def describe_postgres(conn: Connection) -> dict[str, Any]:
     description: dict[str, Any] = {}
-    for table in source.sorted_tables:
-        description[table.name] = {
+    for table in TABLES:
+        columns = await conn.fetch(
+            Sql(
+                """
+                SELECT column_name, data_type, is_nullable, column_default
+                FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name = $1
+                ORDER BY ordinal_position
+                """
+            ),
+            table,
+        )
+        constraints = await conn.fetch(
+            Sql(
+                """
+                SELECT c.contype::text AS contype, c.confdeltype::text AS confdeltype,
+                       r.relname AS referred,
+                       ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+                             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n
+                             ORDER BY k.i) AS cols,
+                       ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+                             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n
+                             ORDER BY k.i) AS referred_cols
+                FROM pg_constraint c
+                JOIN pg_class t ON t.oid = c.conrelid
+                LEFT JOIN pg_class r ON r.oid = c.confrelid
+                WHERE t.relname = $1 AND t.relnamespace = current_schema()::regnamespace
+                """
+            ),
+            table,
+        )
+        indexes = await conn.fetch(
+            Sql(
+                """
+                SELECT ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+                             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+                             ORDER BY k.o) AS cols
+                FROM pg_index i
+                JOIN pg_class t ON t.oid = i.indrelid
+                WHERE t.relname = $1 AND t.relnamespace = current_schema()::regnamespace
+                  AND NOT i.indisunique AND NOT i.indisprimary
+                """
+            ),
+            table,
+        )
+        on_delete = {"a": "NO ACTION", "c": "CASCADE", "n": "SET NULL", "r": "RESTRICT"}
+        description[table] = {
             "columns": {
-                column.name: (
-                    type_kind(column.type),
-                    column.nullable,
-                    default_text(column.server_default),
+                c["column_name"]: (
+                    kind(c["data_type"]),
+                    c["is_nullable"] == "YES",
+                    default(c["column_default"]),
                 )
-                for column in table.columns
+                for c in columns
             },
-            "primary_key": [column.name for column in table.primary_key.columns],
+            "primary_key": next(list(c["cols"]) for c in constraints if c["contype"] == "p"),
             "foreign_keys": sorted(
-                (
-                    tuple(fk.parent.name for fk in constraint.elements),
-                    constraint.referred_table.name,
-                    tuple(fk.column.name for fk in constraint.elements),
-                    constraint.ondelete,
-                )
-                for constraint in table.foreign_key_constraints
+                (c["cols"][0], c["referred"], c["referred_cols"][0], on_delete[c["confdeltype"]])
+                for c in constraints
+                if c["contype"] == "f"
             ),
-            # (unique=True on a column becomes a UniqueConstraint in table.constraints too)
-            "unique": sorted(
-                tuple(column.name for column in constraint.columns)
-                for constraint in table.constraints
-                if isinstance(constraint, UniqueConstraint)
-            ),
-            "indexes": sorted(
-                (tuple(column.name for column in index.columns), bool(index.unique))
-                for index in table.indexes
-            ),
+            "unique": sorted(tuple(c["cols"]) for c in constraints if c["contype"] == "u"),
+            "indexes": sorted(tuple(i["cols"]) for i in indexes),
         }
     return description
 
 
-async def test_schema_sql_matches_the_sqlalchemy_tables(settings: Settings) -> None:
-    engine = make_engine(settings.database_url)
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    db = await open_database(settings.database_url, pool_size=2)
+    yield db
+    await db.close()
+
+
+async def test_both_databases_get_the_same_schema(tmp_path: Path) -> None:
+    target = postgres_target()
+    if target.url is None:
+        pytest.skip(target.reason)
+    sqlite = await open_database(f"sqlite:///{tmp_path / 'schema.sqlite3'}", pool_size=1)
+    schema = f"test_{uuid.uuid4().hex}"
+    admin = await asyncpg.connect(asyncpg_dsn(target.url))
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    postgres = await open_database(with_search_path(target.url, schema), pool_size=1)
     try:
-        await apply_schema(engine)
-        async with engine.connect() as conn:
-            actual = await conn.run_sync(describe, [t.name for t in metadata.sorted_tables])
-            tables = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        await apply_schema(sqlite)
+        await apply_schema(postgres)
+        async with sqlite.read() as conn:
+            on_sqlite = await describe_sqlite(conn)
+        async with postgres.read() as conn:
+            on_postgres = await describe_postgres(conn)
     finally:
-        await engine.dispose()
-    assert tables == set(metadata.tables)
-    expected = describe_metadata(metadata)
-    for name in expected:
-        assert actual[name] == expected[name], name
+        await sqlite.close()
+        await postgres.close()
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+    for table in TABLES:
+        assert on_sqlite[table] == on_postgres[table], table
+    assert on_sqlite["messages"]["unique"] == [
+        ("chat_room_id", "seq"),
+        ("chat_room_id", "user_id", "client_id"),
+    ]
 
 
-async def test_the_schema_is_applied_once_and_versioned(settings: Settings) -> None:
-    engine = make_engine(settings.database_url)
-    try:
-        await apply_schema(engine)
-        await apply_schema(engine)  # a restart: nothing to do, nothing breaks
-        async with engine.connect() as conn:
-            versions = (await conn.execute(select(schema_version.c.version))).scalars().all()
-    finally:
-        await engine.dispose()
-    assert versions == [SCHEMA_VERSION]
+async def test_the_schema_is_applied_once_and_versioned(db: Database) -> None:
+    await apply_schema(db)
+    await apply_schema(db)  # a restart: nothing to do, nothing breaks
+    async with db.read() as conn:
+        versions = await conn.fetch(Sql("SELECT version FROM schema_version"))
+    assert [row["version"] for row in versions] == [SCHEMA_VERSION]
 
 
-async def test_foreign_keys_are_enforced(settings: Settings) -> None:
-    from datetime import datetime
-
-    engine = make_engine(settings.database_url)
-    try:
-        await apply_schema(engine)
-        with pytest.raises(IntegrityError):
-            async with engine.begin() as conn:
-                await conn.execute(
-                    insert(tickets).values(
-                        id="t",
-                        event_id="no such event",
-                        ticket_number="1",
-                        inserted_at=datetime(2025, 1, 1),
-                        updated_at=datetime(2025, 1, 1),
-                    )
-                )
-    finally:
-        await engine.dispose()
-
-
-async def test_a_newer_schema_version_refuses_to_start(settings: Settings) -> None:
-    from datetime import datetime
-
-    from server.db.engine import SchemaVersionError
-
-    engine = make_engine(settings.database_url)
-    try:
-        await apply_schema(engine)
-        async with engine.begin() as conn:
+async def test_foreign_keys_are_enforced(db: Database) -> None:
+    await apply_schema(db)
+    with pytest.raises(IntegrityError) as raised:
+        async with db.write() as conn:
             await conn.execute(
-                insert(schema_version).values(
-                    version=SCHEMA_VERSION + 1, applied_at=datetime(2030, 1, 1)
-                )
+                Sql(
+                    "INSERT INTO tickets (id, event_id, ticket_number, inserted_at, updated_at) "
+                    "VALUES ('t', 'no such event', '1', $1, $1)"
+                ),
+                datetime(2025, 1, 1),
             )
-        with pytest.raises(SchemaVersionError):
-            await apply_schema(engine)
-    finally:
-        await engine.dispose()
+    assert raised.value.foreign_key
+
+
+async def test_a_newer_schema_version_refuses_to_start(db: Database) -> None:
+    await apply_schema(db)
+    async with db.write() as conn:
+        await conn.execute(
+            Sql("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)"),
+            SCHEMA_VERSION + 1,
+            datetime(2030, 1, 1),
+        )
+    with pytest.raises(SchemaVersionError):
+        await apply_schema(db)

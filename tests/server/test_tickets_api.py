@@ -52,7 +52,7 @@ async def test_create_ticket_refusals(
 ) -> None:
     event = await api.create_event()
     await api.create_ticket(event["id"], "DUP")
-    before = await snapshot(api.engine)
+    before = await snapshot(api)
     body = await api.post(
         "/api/tickets/create",
         {"ticket": {"ticket_number": "A-1", "event_id": event["id"], **fields}},
@@ -60,7 +60,7 @@ async def test_create_ticket_refusals(
         expected=422,
     )
     assert body == {"errors": errors}
-    assert await snapshot(api.engine) == before
+    assert await snapshot(api) == before
 
 
 async def test_create_ticket_needs_the_ticket_object(api: Api) -> None:
@@ -87,14 +87,14 @@ async def test_assign_ticket_refusals(api: Api) -> None:
     ticket = await api.create_ticket(event["id"])
     ayla, bora = await api.sign_up(), await api.sign_up()
     await api.assign(ticket["id"], ayla.id)
-    before = await snapshot(api.engine)
+    before = await snapshot(api)
     taken = await api.assign(ticket["id"], bora.id, expected=409)
     assert taken == {"errors": {"detail": "ticket is already assigned to another user"}}
     assert (await api.assign(UNKNOWN, ayla.id, expected=404)) == {"errors": {"detail": "Not Found"}}
     await api.assign(ticket["id"], UNKNOWN, expected=404)
     await api.assign("nope", ayla.id, expected=404)
     await api.assign(ticket["id"], "nope", expected=404)
-    assert await snapshot(api.engine) == before
+    assert await snapshot(api) == before
 
 
 async def test_a_deleted_holder_leaves_the_ticket_unassigned(api: Api) -> None:

@@ -73,10 +73,10 @@ async def test_emails_are_case_insensitive(api: Api) -> None:
 async def test_sign_up_refuses_invalid_fields(
     api: Api, fields: dict[str, Any], errors: dict[str, list[str]]
 ) -> None:
-    before = await snapshot(api.engine)
+    before = await snapshot(api)
     body = await api.post("/api/users/create", sign_up_body(**fields), expected=422)
     assert body == {"errors": errors}
-    assert await snapshot(api.engine) == before
+    assert await snapshot(api) == before
 
 
 async def test_sign_up_needs_user_params(api: Api) -> None:
@@ -150,7 +150,7 @@ async def test_update_user_changes_own_fields(api: Api) -> None:
 
 async def test_update_user_refusals(api: Api) -> None:
     ayla, bora = await api.sign_up(), await api.sign_up()
-    before = await snapshot(api.engine)
+    before = await snapshot(api)
     params = {"user_params": {"username": "new"}}
     await api.post("/api/users/update", {"id": ayla.id, **params}, expected=401)
     await api.post("/api/users/update", {"id": ayla.id, **params}, token="x.y.z", expected=401)
@@ -178,7 +178,7 @@ async def test_update_user_refusals(api: Api) -> None:
             "password_hash": ["should be at most 72 byte(s)"],
         }
     }
-    assert await snapshot(api.engine) == before
+    assert await snapshot(api) == before
 
 
 async def test_password_change_revokes_older_tokens(api: Api, realtime: RecordingRealtime) -> None:
