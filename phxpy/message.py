@@ -50,9 +50,9 @@ class RawJSON:
     so a big payload built from cached pieces (Presence's ``presence_state``, pushed to
     every joiner of a room) is not encoded again for each client. Nothing checks ``data``:
     it must be a JSON object, written as :func:`phxpy.serializer.json_dumps` would (compact,
-    keys sorted) if frames are to stay byte for byte as Phoenix's. Only a whole payload
-    can be raw: nested in another value (a reply's response included) it is not
-    JSON-serializable and raises :class:`~phxpy.errors.EncodeError`.
+    keys sorted) if frames are to stay byte for byte as Phoenix's. A whole payload can be
+    raw, and so can a reply's response (``Ok(RawJSON(...))``); nested anywhere else it is
+    not JSON-serializable and raises :class:`~phxpy.errors.EncodeError`.
     """
 
     data: bytes

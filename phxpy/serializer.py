@@ -118,11 +118,12 @@ class V1JSONSerializer:
         if _has_binary(message):
             raise EncodeError("the V1 serializer cannot carry binary payloads")
         # V1 never sends join_ref.
-        if isinstance(message.payload, RawJSON):
+        payload = _raw_reply(message) or message.payload
+        if isinstance(payload, RawJSON):
             # Spliced in where sort_keys puts "payload": between "event" and "ref".
             head = json_dumps({"event": message.event})[:-1]
             tail = json_dumps({"ref": message.ref, "topic": message.topic})[1:]
-            return Frame(b"".join((head, b',"payload":', message.payload.data, b",", tail)))
+            return Frame(b"".join((head, b',"payload":', payload.data, b",", tail)))
         obj = {
             "event": message.event,
             "payload": message.payload,
@@ -190,6 +191,7 @@ class V2JSONSerializer:
                 status = str(payload.get("status"))
                 header = (message.join_ref or "", message.ref or "", message.topic, status)
                 return Frame(_binary(_KIND_REPLY, header, response), binary=True)
+        payload = _raw_reply(message) or payload
         if isinstance(payload, RawJSON):
             return Frame(
                 _splice([message.join_ref, message.ref, message.topic, message.event], payload)
@@ -204,6 +206,20 @@ class V2JSONSerializer:
         if isinstance(payload, RawJSON):
             return Frame(_splice([None, None, topic, event], payload))
         return Frame(json_dumps([None, None, topic, event, payload]))
+
+
+def _raw_reply(message: Message) -> RawJSON | None:
+    """A reply whose response is a :class:`RawJSON`, as one RawJSON payload (the response
+    spliced in as it is), so that a response encoded once can be sent as a reply and a
+    broadcast alike; None for anything else."""
+    payload = message.payload
+    if message.event != PHX_REPLY or not isinstance(payload, dict):
+        return None
+    response = payload.get("response")
+    if not isinstance(response, RawJSON):
+        return None
+    status = json_dumps(payload.get("status"))
+    return RawJSON(b"".join((b'{"response":', response.data, b',"status":', status, b"}")))
 
 
 def _splice(header: list[Any], payload: RawJSON) -> bytes:

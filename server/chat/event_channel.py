@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from phxpy import Channel, Error, Ok, Reply, ReplyRef, Stop
+from phxpy import Channel, Error, Ok, RawJSON, Reply, ReplyRef, Stop
+from phxpy.serializer import json_dumps
 from server import render
 from server.chat import payloads
 from server.chat.announce import ROOM_DELETED
@@ -165,10 +166,11 @@ class EventChannel(Channel):
         """After the commit: the sender learns the outcome first, then everyone (the sender's
         other tabs included) gets the broadcast; a retried client_id is not broadcast again."""
         if isinstance(outcome, StoredMessage):
-            body = render.message(outcome.message)
-            await self.reply(ref, Ok({"message": body}))
+            # Encoded once, for the reply and the broadcast alike.
+            body = json_dumps(render.message(outcome.message))
+            await self.reply(ref, Ok(RawJSON(b'{"message":' + body + b"}")))
             if outcome.created:
-                await self.broadcast("new_message", body)
+                await self.broadcast("new_message", RawJSON(body))
         elif isinstance(outcome, NotFound):
             await self.reply(ref, Error({"reason": EVENT_NOT_FOUND}))
         elif isinstance(outcome, str):

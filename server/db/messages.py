@@ -11,14 +11,15 @@ again (the stored one is returned, marked not created).
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from server.db.common import new_id
 from server.db.database import Connection, PostgresConnection, Row, SqliteConnection
-from server.db.sql import Sql
+from server.db.sql import Sql, sqlite_timestamp
 from server.domain import (
     ChatMessage,
     Conflict,
@@ -33,10 +34,14 @@ ROOM_NOT_ACTIVE = "chat room is not active"
 
 _COLUMNS = "id, chat_room_id, user_id, username, content, content_type, seq, client_id, inserted_at"
 
-_FIND_BY_CLIENT_ID = Sql(
+# SQLite: the messages a batch's (room, author, client_id) keys name, in one statement; the
+# keys come as one JSON array of [room, author, client_id] triples.
+_SQLITE_FIND_BY_CLIENT_IDS = Sql(
     f"""
-    SELECT {_COLUMNS} FROM messages
-    WHERE chat_room_id = $1 AND user_id = $2 AND client_id = $3
+    SELECT {", ".join("messages." + c.strip() for c in _COLUMNS.split(","))}
+    FROM json_each($1) AS k
+    JOIN messages ON messages.chat_room_id = k.value ->> 0 AND messages.user_id = k.value ->> 1
+     AND messages.client_id = k.value ->> 2
     """
 )
 _ROOM_EXISTS = Sql("SELECT 1 FROM chat_rooms WHERE id = $1")
@@ -180,7 +185,7 @@ def _refusal(room_exists: bool) -> DomainError:
 
 def _message(draft: MessageDraft, seq: int, now: datetime) -> ChatMessage:
     return ChatMessage(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         chat_room_id=draft.chat_room_id,
         user_id=draft.user_id,
         username=draft.username,
@@ -217,14 +222,18 @@ def _store_sqlite(
     conn: sqlite3.Connection, drafts: Sequence[MessageDraft], now: datetime, require_active: bool
 ) -> list[Outcome]:
     existing: dict[tuple[str, str, str], ChatMessage] = {}
-    for draft in drafts:
-        if draft.client_id is not None and draft.user_id is not None:
-            key = (draft.chat_room_id, draft.user_id, draft.client_id)
-            row = conn.execute(_FIND_BY_CLIENT_ID.sqlite, key).fetchone()
-            if row is not None:
-                existing[key] = message_from_row(row)
+    keys = [
+        (d.chat_room_id, d.user_id, d.client_id)
+        for d in drafts
+        if d.client_id is not None and d.user_id is not None
+    ]
+    if keys:
+        for row in conn.execute(_SQLITE_FIND_BY_CLIENT_IDS.sqlite, (json.dumps(keys),)):
+            found = message_from_row(row)
+            existing[(found.chat_room_id, str(found.user_id), str(found.client_id))] = found
     plan = _plan(drafts, existing)
     allocate = _ALLOCATE_ACTIVE if require_active else _ALLOCATE_ANY
+    stamp = sqlite_timestamp(now)  # once, not once per row
     rows = []
     for room, indexes in plan.new.items():
         allocated = conn.execute(allocate.sqlite, (len(indexes), room)).fetchone()
@@ -247,7 +256,7 @@ def _store_sqlite(
                     message.content_type,
                     message.seq,
                     message.client_id,
-                    now,
+                    stamp,
                 )
             )
     conn.executemany(_INSERT.sqlite, rows)

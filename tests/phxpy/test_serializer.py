@@ -216,11 +216,28 @@ def test_raw_json_vectors() -> None:
     assert raw.decode() == {"body": "hi"}
 
 
-def test_raw_json_only_as_a_whole_payload() -> None:
-    """Nested (a reply's response included) it is just an unserializable value."""
+@given(
+    st.text(),
+    st.sampled_from(["ok", "error"]),
+    st.dictionaries(st.text(), json_values, max_size=4),
+    refs,
+    refs,
+)
+def test_raw_json_reply_response_is_spliced_byte_for_byte(
+    topic: str, status: str, response: dict[str, Any], ref: Any, join_ref: Any
+) -> None:
+    """A reply's response may be RawJSON too (encoded once, sent as reply and broadcast)."""
+    raw = RawJSON(json_dumps(response))
+    for serializer in (V1, V2):
+        spliced = serializer.encode(reply(topic, status, raw, ref, join_ref))
+        assert spliced.data == serializer.encode(reply(topic, status, response, ref, join_ref)).data
+
+
+def test_raw_json_only_as_a_whole_payload_or_response() -> None:
+    """Nested anywhere else it is just an unserializable value."""
     raw = RawJSON(b"{}")
     with pytest.raises(EncodeError):
-        V2.encode(reply("t", "ok", raw, "1", "1"))
+        V2.encode(reply("t", "ok", {"inner": raw}, "1", "1"))
     with pytest.raises(EncodeError):
         V1.encode(Message("t", "e", {"inner": raw}))
 
