@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/js/node_modules/.installed
 
-.PHONY: run test lint typecheck pytest bench twin setup clean
+.PHONY: run test lint typecheck pytest bench bench-chat twin setup clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: lint typecheck pytest
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/chat.py
+
+bench-chat: setup
+	$(PY) bench/chat.py
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules

@@ -387,9 +387,11 @@ async def bench_db(
 
             print(f"[{kind}] joins: {len(joiners)} holders...", flush=True)
             await load.run(server, "connect", url=ws, members=joiners)
+            await server.start_profile(profile and profile.with_suffix(".joins.folded"))
             first = await load.run(server, "join", ticket=True)
             await load.run(server, "leave")
             again = await load.run(server, "join", ticket=False)
+            await server.stop_profile()
             await load.run(server, "leave")
             await load.run(server, "disconnect")
             result.joins = {"holders": len(joiners), "first": first, "returning": again}

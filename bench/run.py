@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py              # the default run, a few minutes
     .venv/bin/python bench/run.py --quick      # a smoke run of a few seconds
     .venv/bin/python bench/run.py --clients 2000 --broadcasts 100 --profile
+    .venv/bin/python bench/run.py --chat [...]  # the ticket chat instead (bench/chat.py)
 
 Each server (bare aiohttp "floor" and phxpy, in ABBA order over two rounds, then phxpy with
 Presence for the burst) runs in its own process pinned to one core; this process is the load
@@ -221,6 +222,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--chat" in argv:
+        # The ticket chat's own benchmark (bench/chat.py), with the rest of the arguments.
+        from bench import chat
+
+        chat.main([arg for arg in argv if arg != "--chat"])
+        return
     args = parse_args(argv)
     raise_fd_limit()
     document = asyncio.run(main_async(args))

@@ -107,7 +107,8 @@ class EventChannel(Channel):
             return INVALID_TICKET
         chat = self.chat
         now = chat.clock.now()
-        async with chat.db.write() as conn:
+        # One conditional UPDATE either way: no transaction around it.
+        async with chat.db.autocommit() as conn:
             if request.ticket_number is None:
                 claimed = await ticket_store.claim_assigned_ticket(
                     conn, event_id=event_id, user_id=user_id, now=now

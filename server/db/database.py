@@ -49,6 +49,8 @@ SQLITE_BUSY_TIMEOUT = 1.0
 """Seconds the writer waits for a write lock held by another program (this process has one
 writer, so only an outside program writing the same file can make it wait)."""
 DEFAULT_POOL_SIZE = 10
+SQLITE_MINIMUM = (3, 38)
+"""RETURNING (3.35) and the JSON operators (3.38)."""
 
 
 class Row(Protocol):
@@ -118,6 +120,12 @@ class Database(Protocol):
 
     def write(self) -> AbstractAsyncContextManager[Connection]:
         """A transaction: committed when the block ends, rolled back when it raises."""
+        ...
+
+    def autocommit(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection that writes with each statement its own transaction: for a write
+        that is one statement (a conditional UPDATE, say), without the round trips of
+        BEGIN and COMMIT."""
         ...
 
     async def health(self, timeout: float = 2.0) -> Health: ...
@@ -274,6 +282,11 @@ class SqliteDatabase:
         """When writes started failing because another program holds the write lock."""
 
     async def open(self) -> None:
+        if sqlite3.sqlite_version_info < SQLITE_MINIMUM:
+            wanted = ".".join(map(str, SQLITE_MINIMUM))
+            raise DatabaseUnavailable(
+                f"SQLite {sqlite3.sqlite_version} is too old: this service needs {wanted} or newer"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._writer = _open_sqlite(self.path, writer=True)
@@ -312,6 +325,15 @@ class SqliteDatabase:
                     raise _translate(error) from None
             finally:
                 self._transaction_since = None
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[SqliteConnection]:
+        writer = self._writer
+        if writer is None:
+            raise DatabaseUnavailable("the database is not open")
+        # The writer's turn all the same: outside a transaction, a statement is its own.
+        async with self._write_lock:
+            yield SqliteConnection(writer)
 
     def _begin(self, writer: sqlite3.Connection) -> None:
         try:
@@ -410,10 +432,16 @@ class PostgresDatabase:
                 dsn,
                 min_size=self.pool_size,
                 max_size=self.pool_size,
-                # Connections stay open however idle: nothing connects under load.
+                # Connections stay open however idle or old: nothing connects under load.
                 max_inactive_connection_lifetime=0,
+                max_queries=2**31,
                 statement_cache_size=512,
                 server_settings=settings,
+                # The service never changes a connection's session state (no SET, no LISTEN,
+                # no session advisory lock, no cursor left open), so a connection coming
+                # back to the pool needs no RESET round trip; an open transaction is still
+                # rolled back by asyncpg itself.
+                reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise DatabaseUnavailable(f"cannot reach the database: {error}") from error
@@ -434,6 +462,9 @@ class PostgresDatabase:
         async with self.pool.acquire() as raw, raw.transaction():
             yield PostgresConnection(raw)
 
+    def autocommit(self) -> AbstractAsyncContextManager[PostgresConnection]:
+        return self.read()
+
     async def health(self, timeout: float = 2.0) -> Health:
         try:
             async with asyncio.timeout(timeout), self.read() as conn:
@@ -447,6 +478,10 @@ class PostgresDatabase:
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    return None
 
 
 def _split_search_path(url: str) -> tuple[str, str | None]:
