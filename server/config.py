@@ -25,6 +25,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_DATABASE_POOL_SIZE = 10
 DEFAULT_CHAT_MESSAGES_PER_SECOND = 5.0
 DEFAULT_CHAT_MESSAGE_BURST = 10
+DEFAULT_CHAT_SOCKETS_PER_USER = 20
 
 
 class ConfigError(Exception):
@@ -53,6 +54,8 @@ class Settings:
     """Each user's sustained posting rate in the chat (all rooms, all tabs of this node)."""
     chat_message_burst: int = DEFAULT_CHAT_MESSAGE_BURST
     """How many posts a user may make at once before the rate applies."""
+    chat_sockets_per_user: int = DEFAULT_CHAT_SOCKETS_PER_USER
+    """Open connections (WebSocket or LongPoll) one user may hold on a node."""
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < MIN_SECRET_LENGTH:
@@ -102,6 +105,13 @@ class Settings:
         chat_message_burst = _int(
             environ, "CHAT_MESSAGE_BURST", DEFAULT_CHAT_MESSAGE_BURST, minimum=1, maximum=100_000
         )
+        chat_sockets_per_user = _int(
+            environ,
+            "CHAT_SOCKETS_PER_USER",
+            DEFAULT_CHAT_SOCKETS_PER_USER,
+            minimum=1,
+            maximum=100_000,
+        )
         data_dir = sqlite_path(database_url).parent if is_sqlite(database_url) else DEFAULT_DATA_DIR
 
         service_api_key = _get(environ, "SERVICE_API_KEY")
@@ -130,6 +140,7 @@ class Settings:
             database_pool_size=database_pool_size,
             chat_messages_per_second=chat_messages_per_second,
             chat_message_burst=chat_message_burst,
+            chat_sockets_per_user=chat_sockets_per_user,
         )
 
 

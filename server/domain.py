@@ -188,6 +188,17 @@ class NewNotification:
     dedupe_key: str | None = None
 
 
+# Control characters a message may hold: tab and line breaks. The others (C0, DEL, C1) have
+# no business in a chat message, and each costs six bytes once JSON-escaped (\u0001), so a
+# message of them would weigh six times its length in every history page.
+_CONTROLS = frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))) - {"\t", "\n", "\r"}
+
+
+def is_readable_text(value: str) -> bool:
+    """Whether ``value`` is storable text with no control characters but tab and newlines."""
+    return is_storable_text(value) and _CONTROLS.isdisjoint(value)
+
+
 def is_storable_text(value: str) -> bool:
     """Whether both databases can store ``value`` as TEXT.
 

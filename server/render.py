@@ -7,6 +7,8 @@ password hash never reaches this module at all.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +76,31 @@ def message(value: ChatMessage) -> JSON:
         "seq": value.seq,
         "inserted_at": timestamp(value.inserted_at),
     }
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def encode(value: Any) -> bytes:
+    """Compact UTF-8 JSON, keys sorted."""
+    return _encoder.encode(value).encode("utf-8", "surrogateescape")
+
+
+def messages_within(messages: Sequence[ChatMessage], budget: int) -> tuple[list[bytes], bool]:
+    """The messages (oldest first) encoded, as many of the newest as fit in ``budget`` bytes
+    (at least one); True when older ones were left out. A page of history then never grows
+    past what a client can take in one frame, whatever the messages hold: the client pages
+    back from the oldest it got."""
+    encoded: list[bytes] = []
+    size = 0
+    for item in reversed(messages):
+        data = encode(message(item))
+        size += len(data) + 1
+        if encoded and size > budget:
+            break
+        encoded.append(data)
+    encoded.reverse()
+    return encoded, len(encoded) < len(messages)
 
 
 def live_room(value: ChatRoom) -> JSON:

@@ -38,6 +38,7 @@ LOCATION_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 5000
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
+MAX_PAGE_BYTES = 512 * 1024
 # Changes that matter to someone holding a ticket, who is then notified.
 HOLDER_RELEVANT_FIELDS = frozenset({"start_time", "end_time", "location"})
 
@@ -174,7 +175,9 @@ async def list_messages(request: web.Request) -> web.Response:
         messages = await message_store.list_messages(
             conn, event.chat_room.id, before=before, limit=limit or HISTORY_DEFAULT_LIMIT
         )
-    return data_response([render.message(message) for message in messages])
+    # As many of the newest as fit in one reply; the client pages back from the oldest.
+    encoded, _ = render.messages_within(messages, MAX_PAGE_BYTES)
+    return data_response([render.message(message) for message in messages[-len(encoded) :]])
 
 
 def _change_notice(event: Event) -> str:

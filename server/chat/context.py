@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from phxpy import Endpoint
+from server.chat.guessing import ClaimGuard
 from server.chat.limits import ChatLimits, RateLimiter, Throttle
 from server.chat.writer import MessageWriter
 from server.clock import Clock
@@ -25,6 +26,7 @@ class ChatContext:
     """Likewise: the node's group-commit writer, started with the database."""
 
     def __post_init__(self) -> None:
+        self.claim_guard = ClaimGuard(self.clock)
         self.message_limiter = RateLimiter(
             self.clock, rate=self.limits.messages_per_second, burst=self.limits.message_burst
         )

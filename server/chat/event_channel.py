@@ -46,6 +46,7 @@ from server.domain import (
 EVENT_NOT_FOUND = "event not found"
 TICKET_REQUIRED = "ticket required"
 INVALID_TICKET = "invalid ticket"
+TOO_MANY_ATTEMPTS = "too many attempts"
 # Other error reasons.
 ROOM_NOT_ACTIVE = "room not active"
 TOO_MANY_MESSAGES = "too many messages"
@@ -86,26 +87,25 @@ class EventChannel(Channel):
         if not facts.holds_used_ticket:
             refusal = await self._claim(event_id, user_id, request)
             if refusal is not None:
-                return Error({"reason": refusal})
+                return Error(refusal)
         async with chat.db.read() as conn:
             messages, more = await _join_messages(conn, facts.room, request.after_seq)
         self.event_id, self.room_id = event_id, facts.room.id
         self.user_id, self.username = user_id, facts.username
-        return Ok(
-            {
-                "room": render.live_room(facts.room),
-                "messages": [render.message(message) for message in messages],
-                "more": more,
-            }
-        )
+        return Ok(_messages_reply(messages, more, room=render.live_room(facts.room)))
 
     async def _claim(
         self, event_id: EventId, user_id: UserId, request: payloads.JoinRequest
-    ) -> str | None:
-        """Claim a ticket for a first join; the refusal reason, or None when admitted."""
-        if request.invalid_ticket:
-            return INVALID_TICKET
+    ) -> dict[str, Any] | None:
+        """Claim a ticket for a first join; the refusal, or None when admitted."""
         chat = self.chat
+        if request.invalid_ticket or request.ticket_number is not None:
+            wait = chat.claim_guard.retry_after(user_id, event_id)
+            if wait is not None:
+                return {"reason": TOO_MANY_ATTEMPTS, "retry_after": wait}
+        if request.invalid_ticket:
+            chat.claim_guard.failed(user_id, event_id)
+            return {"reason": INVALID_TICKET}
         now = chat.clock.now()
         # One conditional UPDATE either way: no transaction around it.
         async with chat.db.autocommit() as conn:
@@ -113,7 +113,7 @@ class EventChannel(Channel):
                 claimed = await ticket_store.claim_assigned_ticket(
                     conn, event_id=event_id, user_id=user_id, now=now
                 )
-                return None if claimed else TICKET_REQUIRED
+                return None if claimed else {"reason": TICKET_REQUIRED}
             claimed = await ticket_store.claim_ticket(
                 conn,
                 event_id=event_id,
@@ -121,7 +121,10 @@ class EventChannel(Channel):
                 user_id=user_id,
                 now=now,
             )
-        return None if claimed else INVALID_TICKET
+        if claimed:
+            return None
+        chat.claim_guard.failed(user_id, event_id)
+        return {"reason": INVALID_TICKET}
 
     async def after_join(self) -> None:
         await track(self, self.user_id, self.username, self.chat.clock.now())
@@ -201,7 +204,25 @@ class EventChannel(Channel):
             messages = await message_store.list_messages(
                 conn, self.room_id, before=request.before, limit=request.limit
             )
-        return Ok({"messages": [render.message(message) for message in messages]})
+        return Ok(_messages_reply(messages, more=False))
+
+
+def _messages_reply(
+    messages: list[ChatMessage], more: bool, room: dict[str, Any] | None = None
+) -> RawJSON:
+    """``{"messages": [...], "more": ..., "room": ...}``, the messages encoded once and cut
+    to MAX_REPLY_BYTES (``more`` then true: older ones wait for the client's next page)."""
+    encoded, cut = render.messages_within(messages, payloads.MAX_REPLY_BYTES)
+    parts = [
+        b'{"messages":[',
+        b",".join(encoded),
+        b'],"more":',
+        b"true" if more or cut else b"false",
+    ]
+    if room is not None:
+        parts += [b',"room":', render.encode(room)]
+    parts.append(b"}")
+    return RawJSON(b"".join(parts))
 
 
 async def _join_messages(

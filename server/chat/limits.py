@@ -14,6 +14,7 @@ from datetime import datetime
 from server.clock import Clock
 from server.config import (
     DEFAULT_CHAT_MESSAGE_BURST,
+    DEFAULT_CHAT_SOCKETS_PER_USER,
     DEFAULT_CHAT_MESSAGES_PER_SECOND,
     Settings,
 )
@@ -94,10 +95,12 @@ class ChatLimits:
     typing_interval: float = 1.0
     history_per_second: float = 5.0
     history_burst: int = 20
+    sockets_per_user: int = DEFAULT_CHAT_SOCKETS_PER_USER
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatLimits:
         return cls(
             messages_per_second=settings.chat_messages_per_second,
             message_burst=settings.chat_message_burst,
+            sockets_per_user=settings.chat_sockets_per_user,
         )

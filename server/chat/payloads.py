@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from server.domain import is_storable_text
+from server.domain import is_readable_text, is_storable_text
 
 MAX_CONTENT_LENGTH = 4000
 CONTENT_TYPES = frozenset({"text"})
@@ -18,6 +18,10 @@ LATEST_MESSAGES = 50
 """How many of the latest messages a plain join's reply carries."""
 MAX_CATCH_UP = 200
 """At most this many missed messages in a rejoin's reply; beyond it the reply says ``more``."""
+MAX_REPLY_BYTES = 512 * 1024
+"""At most this many bytes of messages in one reply (join, catch-up, history): beyond it the
+reply says ``more`` and the client pages back. A page of long messages full of characters
+that JSON escapes would otherwise be megabytes."""
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
 
@@ -90,7 +94,7 @@ def parse_new_message(payload: Any) -> NewMessage | str:
         return EMPTY_MESSAGE
     if len(content) > MAX_CONTENT_LENGTH:
         return TOO_LONG
-    if not is_storable_text(content):
+    if not is_readable_text(content):
         return INVALID_CONTENT
     content_type = payload.get("content_type", "text")
     if content_type is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from phxpy import ConnectInfo, Socket
+from phxpy import ConnectInfo, ConnectRefused, Socket
 from server.auth.tokens import authenticate_user_token
 from server.chat.context import ChatContext
 from server.chat.event_channel import EventChannel
@@ -31,6 +31,14 @@ class UserSocket(Socket):
         user_id = await authenticate_user_token(chat.db, chat.settings, token, chat.clock.now())
         if user_id is None:
             return False
+        # Each connection (WebSocket or LongPoll session) listens on the user's socket id:
+        # their number is the user's open connections on this node. A cap keeps one account
+        # from holding thousands (each one a presence entry that every joiner downloads).
+        if (
+            self.endpoint.pubsub.subscriber_count(socket_id(user_id))
+            >= chat.limits.sockets_per_user
+        ):
+            raise ConnectRefused(429, "too many connections for this user")
         self.assigns["user_id"] = user_id
         return True
 

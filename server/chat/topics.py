@@ -31,7 +31,11 @@ def canonical_uuid(raw: str) -> str | None:
 
 
 def id_from_topic(topic: str, prefix: str) -> str | None:
-    """The id in ``<prefix><uuid>``, canonical, or None when the topic is malformed."""
+    """The id in ``<prefix><uuid>``, or None unless the uuid is written in its canonical
+    form (lower case, with dashes). Every broadcast goes to the canonical topic, so an alias
+    (``EVENT:…`` in upper case, without dashes, in braces, ``urn:uuid:``) would be a
+    different topic: a room of its own that the real one never hears."""
     if not topic.startswith(prefix):
         return None
-    return canonical_uuid(topic[len(prefix) :])
+    raw = topic[len(prefix) :]
+    return raw if canonical_uuid(raw) == raw else None
