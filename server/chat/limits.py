@@ -14,8 +14,8 @@ from datetime import datetime
 from server.clock import Clock
 from server.config import (
     DEFAULT_CHAT_MESSAGE_BURST,
-    DEFAULT_CHAT_SOCKETS_PER_USER,
     DEFAULT_CHAT_MESSAGES_PER_SECOND,
+    DEFAULT_CHAT_SOCKETS_PER_USER,
     Settings,
 )
 
