@@ -18,6 +18,7 @@ from server.config import Settings
 from server.db.open import describe_database, open_database
 from server.db.schema import apply_schema
 from server.keys import CLOCK, DB, OPENAPI, PASSWORDS, REALTIME, SETTINGS
+from server.pages import install_pages
 from server.realtime import Realtime
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def create_app(
     app[REALTIME] = realtime or chat.realtime
     app.on_startup.append(_warm_up_passwords)
     register_routes(app)
+    # The chat page at / and /api/docs: static files, outside the REST route table.
+    install_pages(app)
     return app
 
 

@@ -11,10 +11,12 @@ from aiohttp import web
 
 from server.api.openapi import build_document
 from server.api.routes import ROUTES
+from server.pages import PAGE_PATHS
 from tests.server.api_client import Api
 from tests.server.openapi_check import resolve
 
-# phxpy's transport endpoints are not part of the REST API (they speak the Phoenix protocol).
+# phxpy's transport endpoints are not part of the REST API (they speak the Phoenix protocol),
+# and neither are the web pages (HTML and static files).
 SOCKET_PREFIX = "/socket/"
 
 
@@ -22,7 +24,7 @@ def router_operations(app: web.Application) -> set[tuple[str, str]]:
     operations = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
-        if path.startswith(SOCKET_PREFIX):
+        if path.startswith(SOCKET_PREFIX) or path in PAGE_PATHS:
             continue
         operations.add((route.method.lower(), path))
     return operations
