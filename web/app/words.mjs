@@ -1,0 +1,97 @@
+// What the page says: the server's refusal reasons as sentences, field errors, and times in
+// the viewer's own time zone and language.
+
+const REASONS = {
+  // Joining a room.
+  "event not found": "This event no longer exists.",
+  "ticket required": "Enter your ticket number to join this chat for the first time.",
+  "invalid ticket": "That ticket number is not valid for this event. Check it and try again.",
+  "ticket already used": "That ticket has already been used by someone else.",
+  // Posting.
+  "room not active": "The chat is not open right now, so the message was not sent.",
+  "too many messages": "You are sending messages too quickly. Wait a moment, then send it again.",
+  "too many requests": "Too many requests at once. Wait a moment and try again.",
+  "empty message": "Write something before sending.",
+  "message too long": "That message is too long: at most 4,000 characters.",
+  "invalid content": "That message contains characters that cannot be sent.",
+  unauthorized: "You are not allowed to do that.",
+  "too many channels joined": "Too many chats are open in this tab. Close some and try again.",
+};
+
+/** A sentence for an error reply's `reason`. */
+export function reasonSentence(reason) {
+  if (typeof reason === "string" && REASONS[reason]) return REASONS[reason];
+  return `The server refused this${typeof reason === "string" ? ` (${reason})` : ""}.`;
+}
+
+const FIELD_NAMES = {
+  username: "Name",
+  email: "Email",
+  password: "Password",
+  password_hash: "Password",
+};
+
+/** Sentences for a 422's `{"errors": {"field": ["message", ...]}}`. */
+export function fieldErrorSentences(errors) {
+  const sentences = [];
+  for (const [field, messages] of Object.entries(errors || {})) {
+    const name = FIELD_NAMES[field] || field.replaceAll("_", " ");
+    for (const message of [].concat(messages)) {
+      sentences.push(`${name} ${message}.`);
+    }
+  }
+  return sentences.join(" ");
+}
+
+/** The server's times are naive UTC (`2025-01-01T19:00:07`). */
+export function parseServerTime(text) {
+  if (typeof text !== "string") return null;
+  const date = new Date(/[zZ]|[+-]\d\d:\d\d$/.test(text) ? text : `${text}Z`);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+const CLOCK = { hour: "2-digit", minute: "2-digit" };
+
+/** "14:05" today, "3 Dec, 14:05" another day this year, "3 Dec 2024, 14:05" before. */
+export function messageTime(date, now = new Date()) {
+  if (sameDay(date, now)) return date.toLocaleTimeString(undefined, CLOCK);
+  const options = { day: "numeric", month: "short", ...CLOCK };
+  if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
+  return date.toLocaleString(undefined, options);
+}
+
+/** "Sat 4 Jan 2025, 20:00": for event times and a room's opening time. */
+export function eventTime(date) {
+  return date.toLocaleString(undefined, {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    year: "numeric",
+    ...CLOCK,
+  });
+}
+
+/** The complete moment, with the time zone, for a `title`. */
+export function fullTime(date) {
+  return date.toLocaleString(undefined, { dateStyle: "full", timeStyle: "long" });
+}
+
+/** A room opens two hours before its event starts. */
+export const ROOM_OPENS_BEFORE_MS = 2 * 60 * 60 * 1000;
+
+export function roomOpensAt(event) {
+  const start = parseServerTime(event.start_time);
+  return start ? new Date(start.getTime() - ROOM_OPENS_BEFORE_MS) : null;
+}
+
+/** "alice is typing…", "alice and bob are typing…", "4 people are typing…". */
+export function typingSentence(names) {
+  if (names.length === 0) return "";
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return `${names.length} people are typing…`;
+}
