@@ -6,6 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/js/node_modules/.installed
+# The page's client library (phoenix.js) and the browser tests' driver (playwright-core).
+WEB_STAMP  := web/node_modules/.installed
+BROWSER_STAMP := tests/browser/node_modules/.installed
 
 .PHONY: run test lint typecheck pytest bench bench-chat twin setup clean
 
@@ -19,9 +22,17 @@ $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-setup: $(STAMP) $(NODE_STAMP)
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
 
-run: $(STAMP)
+$(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $(BROWSER_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP) $(WEB_STAMP) $(BROWSER_STAMP)
+
+run: $(STAMP) $(WEB_STAMP)
 	$(PY) -m server
 
 twin: $(STAMP)
@@ -48,4 +59,4 @@ bench-chat: setup
 	$(PY) bench/chat.py
 
 clean:
-	rm -rf $(VENV) tests/js/node_modules
+	rm -rf $(VENV) tests/js/node_modules web/node_modules tests/browser/node_modules

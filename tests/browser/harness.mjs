@@ -1,0 +1,371 @@
+// What the browser scenarios share: Chromium, the service's REST API, people using the page,
+// a TCP proxy that can cut a browser off the network, and bots that post over phoenix.js.
+//
+// The service under test is a real one on a loopback port (started by the pytest side, which
+// passes CHAT_URL and CHAT_SERVICE_KEY). Every wait is for a state of the page or the
+// service, bounded by WAIT_MS only so that a failure does not hang; nothing sleeps.
+
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { LongPoll, Socket } from "../../web/node_modules/phoenix/priv/static/phoenix.mjs";
+
+export const BASE_URL = required("CHAT_URL");
+const SERVICE_KEY = required("CHAT_SERVICE_KEY");
+export const SCREENSHOTS = process.env.SCREENSHOT_DIR || new URL("./screenshots/", import.meta.url).pathname;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+export const WAIT_MS = 15_000;
+export const PASSWORD = "correct horse battery";
+export const PHONE = { width: 390, height: 844 };
+export const DESKTOP = { width: 1280, height: 800 };
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (the pytest side starts the service and sets it)`);
+  return value;
+}
+
+let counter = 0;
+/** A name no other scenario (or run against the same database) uses. */
+export function unique(prefix) {
+  counter += 1;
+  return `${prefix}-${process.pid.toString(36)}${Date.now().toString(36)}${counter}`;
+}
+
+// ------------------------------------------------------------------------------ REST
+
+export async function rest(method, urlPath, { body, token, service = false, expected } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (service) headers.Authorization = `Bearer ${SERVICE_KEY}`;
+  else if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(new URL(urlPath, BASE_URL), {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = response.status === 204 ? null : await response.json();
+  if (expected !== undefined) {
+    assert.equal(response.status, expected, `${method} ${urlPath}: ${JSON.stringify(json)}`);
+  }
+  return json;
+}
+
+/** "YYYY-MM-DD HH:MM:SS" in UTC, the form the reservation system sends. */
+export function serviceTime(ms) {
+  return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+}
+
+const HOUR = 3_600_000;
+export const ROOM_LEAD_MS = 2 * HOUR;
+
+/** An event; `start`/`end` are epoch ms (default: started an hour ago, so its room is open). */
+export async function createEvent({ name = unique("Event"), start = Date.now() - HOUR, end = Date.now() + 3 * HOUR, location = "Antalya" } = {}) {
+  const body = await rest("POST", "/api/events/create_event", {
+    service: true,
+    expected: 201,
+    body: { event: { name, description: `${name}, live`, location, start_time: serviceTime(start), end_time: serviceTime(end) } },
+  });
+  return body.data;
+}
+
+export async function updateEvent(id, changes) {
+  const body = await rest("POST", "/api/events/update_event", {
+    service: true,
+    expected: 200,
+    body: { id, event: changes },
+  });
+  return body.data;
+}
+
+export async function createTicket(eventId) {
+  const number = unique("T").toUpperCase();
+  await rest("POST", "/api/tickets/create", {
+    service: true,
+    expected: 201,
+    body: { ticket: { ticket_number: number, event_id: eventId } },
+  });
+  return number;
+}
+
+export async function signUpOverRest(username) {
+  const body = await rest("POST", "/api/users/create", {
+    expected: 201,
+    body: { user_params: { username, email: `${username.toLowerCase()}@example.com`, password: PASSWORD } },
+  });
+  return body.data;
+}
+
+// --------------------------------------------------------------------------- Chromium
+
+/** Where a screenshot goes (a folder git ignores): `<name>.png`. */
+export function screenshotPath(name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return path.join(SCREENSHOTS, `${name}.png`);
+}
+
+export async function launchChromium() {
+  // launch() gives the browser a fresh temporary profile (user-data-dir) and removes it after.
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** One person in their own browser context (own storage, own time zone). */
+export class Person {
+  static async open(browser, { name, viewport = DESKTOP, timezoneId = "Europe/Istanbul", locale = "en-GB", baseURL = BASE_URL } = {}) {
+    const context = await browser.newContext({ viewport, timezoneId, locale, baseURL });
+    context.setDefaultTimeout(WAIT_MS);
+    const page = await context.newPage();
+    const person = new Person(context, page, name || unique("fan"), timezoneId);
+    await page.goto("/");
+    await page.locator("#auth-view").waitFor();
+    return person;
+  }
+
+  constructor(context, page, username, timezoneId) {
+    this.context = context;
+    this.page = page;
+    this.username = username;
+    this.timezoneId = timezoneId;
+    this.email = `${username.toLowerCase()}@example.com`;
+    this.dialogs = [];
+    this.pageErrors = [];
+    page.on("dialog", (dialog) => {
+      this.dialogs.push(dialog.message());
+      dialog.dismiss().catch(() => {});
+    });
+    page.on("pageerror", (error) => this.pageErrors.push(String(error && error.stack || error)));
+  }
+
+  /** Sign up through the page's form, with the keyboard. */
+  async signUp() {
+    const { page } = this;
+    await page.getByRole("button", { name: "Create an account" }).click();
+    await page.getByLabel("Name shown in chats").fill(this.username);
+    await page.locator("#sign-up-email").fill(this.email);
+    await page.locator("#sign-up-password").fill(PASSWORD);
+    await page.locator("#sign-up-password").press("Enter");
+    await page.locator("#events-view").waitFor();
+    this.userId = await page.evaluate(() => JSON.parse(sessionStorage.getItem("ticket-chat:session")).user.id);
+  }
+
+  async signIn({ password = PASSWORD } = {}) {
+    const { page } = this;
+    await page.locator("#sign-in-email").fill(this.email);
+    await page.locator("#sign-in-password").fill(password);
+    await page.locator("#sign-in-password").press("Enter");
+  }
+
+  card(eventName) {
+    return this.page.locator(".event-card", { has: this.page.getByRole("heading", { name: eventName, exact: true }) });
+  }
+
+  /** "Join chat" on the event's card, with a ticket number or (a returning holder) without. */
+  async joinFromList(eventName, ticket = null) {
+    const card = this.card(eventName);
+    const input = card.getByLabel("Ticket number");
+    await input.fill(ticket || "");
+    await input.press("Enter");
+    await this.page.locator("#room-view").waitFor();
+  }
+
+  async waitJoined() {
+    await this.page.locator("#room-body").waitFor();
+  }
+
+  /** Type into the composer and press Enter, as a person would. */
+  async send(text) {
+    const input = this.page.locator("#composer-input");
+    await input.focus();
+    const lines = text.split("\n");
+    for (const [i, line] of lines.entries()) {
+      if (i) await this.page.keyboard.press("Shift+Enter");
+      await this.page.keyboard.type(line);
+    }
+    await this.page.keyboard.press("Enter");
+  }
+
+  /** The messages shown, in page order. */
+  async messages() {
+    return this.page.$$eval("#messages > li", (items) =>
+      items.map((item) => ({
+        seq: Number(item.dataset.seq),
+        author: item.querySelector(".author").textContent,
+        time: item.querySelector("time") && item.querySelector("time").textContent,
+        datetime: item.querySelector("time") && item.querySelector("time").getAttribute("datetime"),
+        text: item.querySelector(".message-text").textContent,
+      })),
+    );
+  }
+
+  async waitForMessageCount(count) {
+    await this.page.waitForFunction((n) => document.querySelectorAll("#messages > li").length >= n, count);
+  }
+
+  async waitForMessage(text) {
+    await this.page.locator("#messages > li .message-text", { hasText: text }).first().waitFor();
+  }
+
+  /** Wait until the element's text contains `text`. */
+  async waitForText(selector, text) {
+    try {
+      await this.page.waitForFunction(
+        ([sel, expected]) => {
+          const element = document.querySelector(sel);
+          return Boolean(element && element.textContent.includes(expected));
+        },
+        [selector, text],
+      );
+    } catch (error) {
+      const actual = await this.page.locator(selector).first().textContent().catch(() => "(missing)");
+      throw new Error(`${this.username}: ${selector} never said ${JSON.stringify(text)}; it says ${JSON.stringify(actual)}\n${error.message}`);
+    }
+  }
+
+  async text(selector) {
+    return (await this.page.locator(selector).first().textContent()) || "";
+  }
+
+  async screenshot(name) {
+    await this.page.screenshot({ path: screenshotPath(name) });
+  }
+
+  /** No script error and no dialog, ever: checked at the end of every scenario. */
+  assertClean() {
+    assert.deepEqual(this.pageErrors, [], `${this.username}: script errors`);
+    assert.deepEqual(this.dialogs, [], `${this.username}: dialogs opened`);
+  }
+}
+
+/** The holder of a ticket for the event: signed up in the page, joined, in the room. */
+export async function holderInRoom(browser, event, options = {}) {
+  const person = await Person.open(browser, options);
+  await person.signUp();
+  const ticket = await createTicket(event.id);
+  await person.joinFromList(event.name, ticket);
+  await person.waitJoined();
+  return person;
+}
+
+// ------------------------------------------------------------------------ the network
+
+/**
+ * A TCP proxy to the service for one browser context: the context opens the page through it,
+ * so everything it sends goes through here. `cut()` resets every connection and refuses new
+ * ones (as a dropped network does), `restore()` lets them through again. With
+ * `refuseWebSockets`, WebSocket handshakes get a 403, as from a proxy that does not allow them.
+ */
+export async function startProxy({ refuseWebSockets = false } = {}) {
+  const target = new URL(BASE_URL);
+  const connections = new Set();
+  let down = false;
+  const server = net.createServer((client) => {
+    if (down) {
+      client.resetAndDestroy();
+      return;
+    }
+    connections.add(client);
+    client.on("close", () => connections.delete(client));
+    client.on("error", () => {});
+    client.once("data", (first) => {
+      client.pause();
+      if (refuseWebSockets && first.toString("latin1").startsWith("GET /socket/websocket")) {
+        client.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+      }
+      const upstream = net.connect(Number(target.port), target.hostname);
+      connections.add(upstream);
+      upstream.on("close", () => {
+        connections.delete(upstream);
+        client.destroy();
+      });
+      upstream.on("error", () => client.destroy());
+      client.on("close", () => upstream.destroy());
+      upstream.write(first);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return {
+    url,
+    cut() {
+      down = true;
+      for (const socket of connections) socket.resetAndDestroy();
+      connections.clear();
+    },
+    restore() {
+      down = false;
+    },
+    async close() {
+      this.cut();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------ bots
+
+/** A ticket holder posting from Node over phoenix.js (LongPoll, which needs only fetch). */
+export async function botInRoom(event) {
+  const user = await signUpOverRest(unique("bot"));
+  const ticket = await createTicket(event.id);
+  const socket = new Socket(`${BASE_URL.replace(/^http/, "ws")}/socket`, { transport: LongPoll, authToken: user.token });
+  socket.connect();
+  const channel = socket.channel(`event:${event.id}`, { ticket_number: ticket });
+  await new Promise((resolve, reject) =>
+    channel
+      .join()
+      .receive("ok", resolve)
+      .receive("error", (reply) => reject(new Error(`bot join refused: ${JSON.stringify(reply)}`)))
+      .receive("timeout", () => reject(new Error("bot join timed out"))),
+  );
+  return {
+    user: user.user,
+    post(content) {
+      return new Promise((resolve, reject) =>
+        channel
+          .push("new_message", { content })
+          .receive("ok", (reply) => resolve(reply.message))
+          .receive("error", (reply) => reject(new Error(`post refused: ${JSON.stringify(reply)}`)))
+          .receive("timeout", () => reject(new Error("post timed out"))),
+      );
+    },
+    close() {
+      socket.disconnect();
+    },
+  };
+}
+
+// --------------------------------------------------------------------------- running
+
+/** Run a scenario function with a browser, closing everything after, pass or fail. */
+export async function runScenario(scenario) {
+  const browser = await launchChromium();
+  const cleanups = [];
+  const scope = { browser, defer: (fn) => cleanups.push(fn) };
+  try {
+    await scenario(scope);
+  } finally {
+    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => {});
+    await browser.close();
+  }
+}
+
+export { assert };
+
