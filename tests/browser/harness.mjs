@@ -220,13 +220,13 @@ export class Person {
     await this.page.locator("#messages > li .message-text", { hasText: text }).first().waitFor();
   }
 
-  /** Wait until the element's text contains `text`. */
+  /** Wait until the element is shown and its text contains `text`. */
   async waitForText(selector, text) {
     try {
       await this.page.waitForFunction(
         ([sel, expected]) => {
           const element = document.querySelector(sel);
-          return Boolean(element && element.textContent.includes(expected));
+          return Boolean(element && element.checkVisibility() && element.textContent.includes(expected));
         },
         [selector, text],
       );

@@ -106,8 +106,8 @@ class App {
     const indicator = byId("connection");
     indicator.dataset.state = state;
     show(indicator, state !== "stopped");
-    const words = CONNECTION_WORDS[state] || state;
-    fill(byId("connection-text"), transport ? `${words} (${transport})` : words);
+    fill(byId("connection-text"), CONNECTION_WORDS[state] || state);
+    fill(byId("connection-transport"), transport ? ` (${transport})` : "");
   }
 
   async checkSession() {

@@ -22,6 +22,16 @@ export class Notifications {
       noticeText: byId("notice-text"),
     };
     this.el.toggle.addEventListener("click", () => this.toggle());
+    byId("notifications-close").addEventListener("click", () => {
+      this.toggle(false);
+      this.el.toggle.focus();
+    });
+    this.el.panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        this.toggle(false);
+        this.el.toggle.focus();
+      }
+    });
     byId("notice-dismiss").addEventListener("click", () => show(this.el.notice, false));
   }
 

@@ -29,6 +29,7 @@ export class RoomView {
     this.event = null;
     this.eventId = null;
     this.roomStatus = null;
+    this.historyEdge = { hasOlder: false, loading: false };
 
     this.el = {
       title: byId("room-title"),
@@ -41,6 +42,7 @@ export class RoomView {
       body: byId("room-body"),
       scroller: byId("message-scroller"),
       messages: byId("messages"),
+      noMessages: byId("no-messages"),
       pending: byId("pending"),
       loadOlder: byId("load-older"),
       historyStart: byId("history-start"),
@@ -98,6 +100,7 @@ export class RoomView {
     fill(el.status);
     el.status.dataset.status = "unknown";
     fill(el.messages);
+    this.historyState({ hasOlder: false, loading: false });
     fill(el.pending);
     fill(el.participants);
     fill(el.participantCount);
@@ -118,10 +121,11 @@ export class RoomView {
       this.showJoin(gone ? reasonSentence("event not found") : error.message, { form: false });
       return;
     }
-    if (this.eventId !== eventId) return; // navigated elsewhere meanwhile
+    const live = this.getLive();
+    if (this.eventId !== eventId || !live) return; // navigated elsewhere, or signed out, meanwhile
     this.showEvent(this.event);
     this.session = new RoomSession({
-      socket: this.getLive().socket,
+      socket: live.socket,
       Presence: this.phoenix.Presence,
       eventId,
       user: session.user,
@@ -135,10 +139,12 @@ export class RoomView {
     if (this.session) this.session.leave();
     this.session = null;
     this.eventId = null;
+    document.title = "Ticket chat";
   }
 
   showEvent(event) {
     fill(this.el.title, event.name);
+    document.title = `${event.name} · Ticket chat`;
     const start = parseServerTime(event.start_time);
     fill(
       this.el.meta,
@@ -166,8 +172,8 @@ export class RoomView {
     show(this.el.body, true);
     if (first) {
       this.el.joinTicket.value = "";
+      // Keyboard users land in the composer; in a closed room the focus stays on the title.
       if (this.roomStatus === "active") this.el.input.focus();
-      else this.el.scroller.focus();
     }
   }
 
@@ -194,6 +200,7 @@ export class RoomView {
       this.insert(messageItem(message, me), message.seq);
       if (message.user_id === me.id) mineAdded = true;
     }
+    this.renderHistoryEdge();
     if (older) {
       scroller.scrollTop = scroller.scrollHeight - fromBottom; // keep what was in view in view
     } else if (first || atBottom || mineAdded) {
@@ -296,10 +303,18 @@ export class RoomView {
     if (!this.el.input.value) this.el.input.value = content;
   }
 
-  historyState({ hasOlder, loading }) {
+  historyState(state) {
+    this.historyEdge = state;
+    this.renderHistoryEdge();
+  }
+
+  renderHistoryEdge() {
+    const { hasOlder, loading } = this.historyEdge;
+    const empty = this.el.messages.childElementCount === 0;
     show(this.el.loadOlder, hasOlder && !loading);
     show(this.el.historyLoading, loading);
-    show(this.el.historyStart, !hasOlder && !loading);
+    show(this.el.historyStart, !hasOlder && !loading && !empty);
+    show(this.el.noMessages, empty);
   }
 
   historyFailed(reason) {

@@ -2,13 +2,14 @@
 // needed, a ticket used by someone else, wrong password, email taken, too many messages), a
 // returning holder joining without a number, and signing out — here, and from elsewhere.
 
-import { PASSWORD, Person, assert, createEvent, createTicket, rest, unique } from "../harness.mjs";
+import { PASSWORD, PHONE, Person, assert, createEvent, createTicket, rest, unique } from "../harness.mjs";
 
 export default async function account({ browser }) {
   const event = await createEvent({ name: unique("Match") });
   const ticket = await createTicket(event.id);
 
-  const ivy = await Person.open(browser, { name: unique("ivy") });
+  const ivy = await Person.open(browser, { name: unique("ivy"), viewport: PHONE });
+  await ivy.screenshot("sign-in-phone");
   await ivy.signUp();
   // First time, no number: asked for one.
   await ivy.joinFromList(event.name);
@@ -17,6 +18,7 @@ export default async function account({ browser }) {
   await ivy.page.locator("#join-ticket").fill("NOT-A-TICKET");
   await ivy.page.locator("#join-ticket").press("Enter");
   await ivy.waitForText("#join-message", "That ticket number is not valid for this event.");
+  await ivy.screenshot("join-refused-phone");
   // The right one.
   await ivy.page.locator("#join-ticket").fill(ticket);
   await ivy.page.locator("#join-ticket").press("Enter");

@@ -2,7 +2,7 @@
 // own scheduler, on the real clock, takes the steps): not open yet, with the opening time in
 // each viewer's time zone; opening, with its notification; archived and read-only at the end.
 
-import { ROOM_LEAD_MS, assert, createEvent, holderInRoom, serviceTime, unique, updateEvent } from "../harness.mjs";
+import { PHONE, ROOM_LEAD_MS, assert, createEvent, holderInRoom, serviceTime, unique, updateEvent } from "../harness.mjs";
 
 const HOUR = 3_600_000;
 const SOON_MS = 3_000;
@@ -11,7 +11,7 @@ export default async function roomLife({ browser }) {
   const name = unique("Festival");
   const start = Date.now() + 30 * HOUR;
   const event = await createEvent({ name, start, end: start + 3 * HOUR });
-  const gina = await holderInRoom(browser, event, { name: unique("gina"), timezoneId: "Asia/Tokyo" });
+  const gina = await holderInRoom(browser, event, { name: unique("gina"), timezoneId: "Asia/Tokyo", viewport: PHONE });
   const hank = await holderInRoom(browser, event, { name: unique("hank"), timezoneId: "America/Los_Angeles" });
 
   const opensAt = new Date(Math.floor(start / 1000) * 1000 - ROOM_LEAD_MS).toISOString();
@@ -25,6 +25,8 @@ export default async function roomLife({ browser }) {
     // Members see each other before the room opens.
     await person.waitForText("#participant-count", "(2)");
   }
+
+  await gina.screenshot("room-not-open-phone");
 
   // Move the event so that its room opens in a few seconds.
   const soon = Date.now() + ROOM_LEAD_MS + SOON_MS;
