@@ -354,16 +354,25 @@ export async function botInRoom(event) {
 
 // --------------------------------------------------------------------------- running
 
-/** Run a scenario function with a browser, closing everything after, pass or fail. */
-export async function runScenario(scenario) {
-  const browser = await launchChromium();
+/**
+ * Run a scenario with the browser, closing every context it opened and running its deferred
+ * cleanups afterwards, pass or fail. Scenarios open contexts only through `browser.newContext`.
+ */
+export async function runScenario(scenario, browser) {
+  const contexts = [];
   const cleanups = [];
-  const scope = { browser, defer: (fn) => cleanups.push(fn) };
+  const tracked = {
+    async newContext(options) {
+      const context = await browser.newContext(options);
+      contexts.push(context);
+      return context;
+    },
+  };
   try {
-    await scenario(scope);
+    await scenario({ browser: tracked, defer: (fn) => cleanups.push(fn) });
   } finally {
-    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => {});
-    await browser.close();
+    for (const fn of cleanups.reverse()) await Promise.resolve().then(fn).catch(() => {});
+    for (const context of contexts) await context.close().catch(() => {});
   }
 }
 

@@ -1,9 +1,10 @@
 """The chat page at ``/``, end to end in headless Chromium (Debian's, driven by playwright-core).
 
-Each scenario is a Node script (``scenarios/<name>.mjs``, run by ``run.mjs``) that drives
-browser contexts and the REST API of one real service, started here as ``python -m server`` on
-a loopback port with a temporary SQLite file, exactly as ``make run`` starts it. Screenshots
-go to ``tests/browser/screenshots/``.
+Each scenario is a Node module (``scenarios/<name>.mjs``) that drives browser contexts and the
+REST API of one real service, started here as ``python -m server`` on a loopback port with a
+temporary SQLite file, exactly as ``make run`` starts it. One Node process (``run.mjs
+--serve``) with one Chromium runs them one after the other, each in fresh browser contexts;
+``node run.mjs <name>`` runs one by hand. Screenshots go to ``tests/browser/screenshots/``.
 
 Without Chromium, Node or the npm packages the scenarios are skipped, saying what to install;
 under CI (``CI`` set) they fail instead, since CI installs all of them.
@@ -11,15 +12,19 @@ under CI (``CI`` set) they fail instead, since CI installs all of them.
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +36,7 @@ SECRET_KEY = "browser-tests-signing-key-0123456789abcdef"
 START_TIMEOUT = 60.0
 SCENARIO_TIMEOUT = 150.0
 """Seconds; only a failing scenario comes near (run.mjs bounds each at 120 s)."""
+RUNNER_START_TIMEOUT = 60.0
 
 SCENARIOS = ["chat", "reconnect", "catch_up", "longpoll", "room_life", "account", "docs"]
 
@@ -118,28 +124,100 @@ def chat_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServi
         reader.join(timeout=10)
 
 
+class ScenarioRunner:
+    """The Node process that runs scenarios on request (``run.mjs --serve``), restarted if it
+    died (a scenario that overran its bound ends it)."""
+
+    def __init__(self, service: ChatService) -> None:
+        self.env = {
+            **os.environ,
+            "CHAT_URL": service.url,
+            "CHAT_SERVICE_KEY": SERVICE_KEY,
+            "CHROMIUM": str(CHROMIUM),
+            "SCREENSHOT_DIR": str(HERE / "screenshots"),
+            "NODE_NO_WARNINGS": "1",
+        }
+        self.process: subprocess.Popen[str] | None = None
+        self.answers: queue.Queue[str | None] = queue.Queue()
+        self.stderr: deque[str] = deque(maxlen=200)
+
+    def _start(self) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            ["node", "run.mjs", "--serve"],
+            cwd=HERE,
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.answers = queue.Queue()
+        answers = self.answers
+
+        def read_stdout() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                answers.put(line)
+            answers.put(None)
+
+        def read_stderr() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                self.stderr.append(line)
+
+        threading.Thread(target=read_stdout, daemon=True).start()
+        threading.Thread(target=read_stderr, daemon=True).start()
+        return process
+
+    def run(self, scenario: str) -> dict[str, Any]:
+        if self.process is None or self.process.poll() is not None:
+            self.process = self._start()
+        assert self.process.stdin is not None
+        self.process.stdin.write(scenario + "\n")
+        self.process.stdin.flush()
+        try:
+            line = self.answers.get(timeout=SCENARIO_TIMEOUT)
+        except queue.Empty:
+            self.stop()
+            line = None
+        if line is None:
+            return {"ok": False, "error": "the scenario runner stopped without an answer"}
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stderr_tail(self) -> str:
+        return "".join(list(self.stderr)[-40:])
+
+
+@pytest.fixture(scope="module")
+def scenarios(chat_service: ChatService) -> Iterator[ScenarioRunner]:
+    runner = ScenarioRunner(chat_service)
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_scenario(chat_service: ChatService, scenario: str) -> None:
-    env = {
-        **os.environ,
-        "CHAT_URL": chat_service.url,
-        "CHAT_SERVICE_KEY": SERVICE_KEY,
-        "CHROMIUM": str(CHROMIUM),
-        "SCREENSHOT_DIR": str(HERE / "screenshots"),
-        "NODE_NO_WARNINGS": "1",
-    }
-    result = subprocess.run(
-        ["node", "run.mjs", scenario],
-        cwd=HERE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SCENARIO_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        tail = "".join(chat_service.log.read_text().splitlines(keepends=True)[-40:])
+def test_scenario(chat_service: ChatService, scenarios: ScenarioRunner, scenario: str) -> None:
+    answer = scenarios.run(scenario)
+    if not answer["ok"]:
+        service_tail = "".join(chat_service.log.read_text().splitlines(keepends=True)[-40:])
         pytest.fail(
-            f"{result.stdout}\n{result.stderr}\n--- the service's last lines ---\n{tail}",
+            f"scenario {scenario} failed:\n{answer.get('error')}\n"
+            f"--- the runner's stderr ---\n{scenarios.stderr_tail()}\n"
+            f"--- the service's last lines ---\n{service_tail}",
             pytrace=False,
         )
