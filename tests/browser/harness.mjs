@@ -266,13 +266,16 @@ export async function holderInRoom(browser, event, options = {}) {
 /**
  * A TCP proxy to the service for one browser context: the context opens the page through it,
  * so everything it sends goes through here. `cut()` resets every connection and refuses new
- * ones (as a dropped network does), `restore()` lets them through again. With
- * `refuseWebSockets`, WebSocket handshakes get a 403, as from a proxy that does not allow them.
+ * ones (as a dropped network does), `restore()` lets them through again. `muffle()` keeps the
+ * connections open but drops whatever the service sends back (requests arrive, answers never
+ * do) until the next cut. With `refuseWebSockets`, WebSocket handshakes get a 403, as from a
+ * proxy that does not allow them.
  */
 export async function startProxy({ refuseWebSockets = false } = {}) {
   const target = new URL(BASE_URL);
   const connections = new Set();
   let down = false;
+  let muffled = false;
   const server = net.createServer((client) => {
     if (down) {
       client.resetAndDestroy();
@@ -297,7 +300,9 @@ export async function startProxy({ refuseWebSockets = false } = {}) {
       client.on("close", () => upstream.destroy());
       upstream.write(first);
       client.pipe(upstream);
-      upstream.pipe(client);
+      upstream.on("data", (chunk) => {
+        if (!muffled) client.write(chunk);
+      });
     });
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -306,8 +311,12 @@ export async function startProxy({ refuseWebSockets = false } = {}) {
     url,
     cut() {
       down = true;
+      muffled = false;
       for (const socket of connections) socket.resetAndDestroy();
       connections.clear();
+    },
+    muffle() {
+      muffled = true;
     },
     restore() {
       down = false;
