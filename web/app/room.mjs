@@ -22,6 +22,9 @@ const TYPING_IDLE_MS = 3_000;
 /** The server passes one "typing: true" per user per second; one sent sooner would be lost. */
 const TYPING_THROTTLE_MS = 1_100;
 
+/** What a room that was left reports to: nothing. */
+const SILENT_VIEW = new Proxy({}, { get: () => () => {} });
+
 export class RoomError extends Error {
   constructor(reason) {
     super(reason);
@@ -112,15 +115,19 @@ export class RoomSession {
     this.ended = true;
     this.stopTyping();
     this.channel.leave();
-    this.view.refused(reason);
+    const view = this.view;
+    this.view = SILENT_VIEW;
+    view.refused(reason);
   }
 
+  /** The page leaves the room (navigation, sign out): replies still on their way go nowhere. */
   leave() {
     if (!this.ended) {
       this.ended = true;
       this.stopTyping();
       this.channel.leave();
     }
+    this.view = SILENT_VIEW;
     for (const typer of this.typers.values()) clearTimeout(typer.timer);
     this.typers.clear();
   }
