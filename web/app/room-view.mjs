@@ -10,12 +10,13 @@ import {
   messageTime,
   parseServerTime,
   reasonSentence,
+  refusalSentence,
   roomOpensAt,
   typingSentence,
 } from "./words.mjs";
 
-/** Join refusals that another ticket number can fix. */
-const TICKET_REASONS = new Set(["ticket required", "invalid ticket", "ticket already used"]);
+/** Join refusals that another ticket number (or another try) can fix. */
+const TICKET_REASONS = new Set(["ticket required", "invalid ticket", "ticket already used", "too many attempts"]);
 /** Within this many pixels of the bottom, new messages keep the view at the bottom. */
 const STICKY_BOTTOM_PX = 80;
 
@@ -177,10 +178,11 @@ export class RoomView {
     }
   }
 
-  refused(reason) {
+  refused(reply) {
+    const retry = TICKET_REASONS.has(reply.reason);
     show(this.el.body, false);
-    this.showJoin(reasonSentence(reason), { form: TICKET_REASONS.has(reason) });
-    if (TICKET_REASONS.has(reason)) this.el.joinTicket.focus();
+    this.showJoin(refusalSentence(reply), { form: retry });
+    if (retry) this.el.joinTicket.focus();
     this.session = null;
   }
 

@@ -82,7 +82,7 @@ export class RoomSession {
     this.channel
       .join()
       .receive("ok", (reply) => this.joined(reply || {}))
-      .receive("error", (reply) => this.refused(reply && reply.reason))
+      .receive("error", (reply) => this.refused(reply || {}))
       .receive("timeout", () => this.view.joining({ rejoin: this.joinedOnce, slow: true }));
   }
 
@@ -110,14 +110,15 @@ export class RoomSession {
     this.resendUnanswered();
   }
 
-  refused(reason) {
+  /** `reply`: the error reply, `{reason, ...}`. */
+  refused(reply) {
     // phoenix.js would retry a refused join forever: stop here, and say why.
     this.ended = true;
     this.stopTyping();
     this.channel.leave();
     const view = this.view;
     this.view = SILENT_VIEW;
-    view.refused(reason);
+    view.refused(reply);
   }
 
   /** The page leaves the room (navigation, sign out): replies still on their way go nowhere. */

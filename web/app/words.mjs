@@ -7,6 +7,7 @@ const REASONS = {
   "ticket required": "Enter your ticket number to join this chat for the first time.",
   "invalid ticket": "That ticket number is not valid for this event. Check it and try again.",
   "ticket already used": "That ticket has already been used by someone else.",
+  "too many attempts": "Too many ticket numbers were tried. Wait a moment, then try again.",
   // Posting.
   "room not active": "The chat is not open right now, so the message was not sent.",
   "too many messages": "You are sending messages too quickly. Wait a moment, then send it again.",
@@ -17,6 +18,15 @@ const REASONS = {
   unauthorized: "You are not allowed to do that.",
   "too many channels joined": "Too many chats are open in this tab. Close some and try again.",
 };
+
+/** A sentence for a refused join: its `reason`, and how long to wait when it says so. */
+export function refusalSentence(reply) {
+  const wait = Math.ceil(Number(reply && reply.retry_after));
+  if (reply && reply.reason === "too many attempts" && wait > 0) {
+    return `Too many ticket numbers were tried. Wait ${wait} ${wait === 1 ? "second" : "seconds"}, then try again.`;
+  }
+  return reasonSentence(reply && reply.reason);
+}
 
 /** A sentence for an error reply's `reason`. */
 export function reasonSentence(reason) {

@@ -1,6 +1,7 @@
 // Accounts and tickets: errors from the server as sentences (a wrong ticket number, a ticket
-// needed, a ticket used by someone else, wrong password, email taken, too many messages), a
-// returning holder joining without a number, and signing out — here, and from elsewhere.
+// needed, a ticket used by someone else, too many wrong numbers, wrong password, email taken,
+// too many messages), a returning holder joining without a number, and signing out — here,
+// and from elsewhere.
 
 import { PASSWORD, PHONE, Person, assert, createEvent, createTicket, rest, unique } from "../harness.mjs";
 
@@ -33,6 +34,18 @@ export default async function account({ browser }) {
   // The service may say "ticket already used" or just "invalid ticket": either way a sentence.
   await jack.page.locator("#join-message").filter({ hasText: /already been used by someone else|not valid for this event/ }).waitFor();
   await jack.page.locator("#join-ticket").waitFor();
+  // Guessing numbers: after a few wrong ones the service asks to wait, and the page says how long.
+  const input = jack.page.locator("#join-ticket");
+  for (let i = 2; i <= 5; i += 1) {
+    const attempt = jack.page.waitForResponse((r) => r.url().endsWith(`/api/events/${event.id}`));
+    await input.fill(`WRONG-${i}`);
+    await input.press("Enter");
+    await attempt; // the page said "Joining…" before asking: the next sentence is this attempt's
+    await jack.waitForText("#join-message", "That ticket number is not valid for this event.");
+  }
+  await input.fill("WRONG-6");
+  await input.press("Enter");
+  await jack.page.locator("#join-message").filter({ hasText: /^Too many ticket numbers were tried\. Wait \d+ seconds?, then try again\.$/ }).waitFor();
 
   // Too many messages at once: refused with a sentence, the text is not lost.
   const sent = await ivy.page.evaluate(() => {
