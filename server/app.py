@@ -11,13 +11,15 @@ from aiohttp.web_middlewares import normalize_path_middleware
 from server.api.errors import error_middleware
 from server.api.openapi import build_document
 from server.api.routes import register_routes
+from server.auth.hashing_pool import HashingPool
 from server.auth.passwords import PasswordHasher
+from server.auth.throttle import AuthThrottle
 from server.chat.setup import install_chat
 from server.clock import Clock, SystemClock
 from server.config import Settings
 from server.db.open import describe_database, open_database
 from server.db.schema import apply_schema
-from server.keys import CLOCK, DB, OPENAPI, PASSWORDS, REALTIME, SETTINGS
+from server.keys import CLOCK, DB, OPENAPI, PASSWORDS, REALTIME, SETTINGS, THROTTLE
 from server.pages import install_pages
 from server.realtime import Realtime
 
@@ -37,7 +39,11 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app[PASSWORDS] = PasswordHasher(settings.bcrypt_rounds)
+    app[PASSWORDS] = PasswordHasher(
+        settings.bcrypt_rounds,
+        HashingPool(settings.password_hash_workers, settings.password_hash_queue),
+    )
+    app[THROTTLE] = AuthThrottle(settings.auth_limits, app[CLOCK])
     app[OPENAPI] = build_document()
     app.cleanup_ctx.append(_database)
     # The live chat (issue 5): phxpy at /socket (WebSocket and LongPoll) and the rooms'
@@ -46,6 +52,7 @@ def create_app(
     chat = install_chat(app, settings, app[CLOCK])
     app[REALTIME] = realtime or chat.realtime
     app.on_startup.append(_warm_up_passwords)
+    app.on_cleanup.append(_stop_passwords)
     register_routes(app)
     # The chat page at / and /api/docs: static files, outside the REST route table.
     install_pages(app)
@@ -66,3 +73,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _warm_up_passwords(app: web.Application) -> None:
     await app[PASSWORDS].warm_up()
+
+
+async def _stop_passwords(app: web.Application) -> None:
+    app[PASSWORDS].close()

@@ -12,7 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.auth.throttle import AuthLimits
+from server.client_ip import IPNetwork, parse_networks
 from server.dev_secrets import MIN_SECRET_LENGTH, load_or_create_secret
+from server.ratelimit import Rate, parse_rate
 
 DEFAULT_DATABASE_URL = "sqlite:///data/ticket_chat.sqlite3"
 DEFAULT_DATA_DIR = Path("data")
@@ -26,6 +29,16 @@ DEFAULT_DATABASE_POOL_SIZE = 10
 DEFAULT_CHAT_MESSAGES_PER_SECOND = 5.0
 DEFAULT_CHAT_MESSAGE_BURST = 10
 DEFAULT_CHAT_SOCKETS_PER_USER = 20
+# Requests waiting for a password hash beyond the ones running; more are answered 503.
+DEFAULT_PASSWORD_HASH_QUEUE = 16
+
+
+def default_hash_workers() -> int:
+    """Hashes at a time: one per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class ConfigError(Exception):
@@ -56,6 +69,11 @@ class Settings:
     """How many posts a user may make at once before the rate applies."""
     chat_sockets_per_user: int = DEFAULT_CHAT_SOCKETS_PER_USER
     """Open connections (WebSocket or LongPoll) one user may hold on a node."""
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    """Peers whose ``X-Forwarded-For`` names the client."""
+    auth_limits: AuthLimits = field(default_factory=AuthLimits)
+    password_hash_workers: int = field(default_factory=default_hash_workers)
+    password_hash_queue: int = DEFAULT_PASSWORD_HASH_QUEUE
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < MIN_SECRET_LENGTH:
@@ -88,7 +106,7 @@ class Settings:
         token_ttl_seconds = _int(
             environ, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS, minimum=60
         )
-        allowed_origins = _origins(_get(environ, "ALLOWED_ORIGINS") or "")
+        allowed_origins = _origins(environ, "ALLOWED_ORIGINS")
         bcrypt_rounds = _int(environ, "BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, minimum=4, maximum=31)
         database_pool_size = _int(
             environ, "DATABASE_POOL_SIZE", DEFAULT_DATABASE_POOL_SIZE, minimum=1, maximum=1000
@@ -111,6 +129,24 @@ class Settings:
             DEFAULT_CHAT_SOCKETS_PER_USER,
             minimum=1,
             maximum=100_000,
+        )
+        trusted_proxies = _networks(environ, "TRUSTED_PROXIES")
+        defaults = AuthLimits()
+        auth_limits = AuthLimits(
+            sign_in_per_account=_rate(
+                environ, "SIGN_IN_LIMIT_PER_ACCOUNT", defaults.sign_in_per_account
+            ),
+            sign_in_per_ip=_rate(environ, "SIGN_IN_LIMIT_PER_IP", defaults.sign_in_per_ip),
+            sign_up_per_account=_rate(
+                environ, "SIGN_UP_LIMIT_PER_ACCOUNT", defaults.sign_up_per_account
+            ),
+            sign_up_per_ip=_rate(environ, "SIGN_UP_LIMIT_PER_IP", defaults.sign_up_per_ip),
+        )
+        password_hash_workers = _int(
+            environ, "PASSWORD_HASH_WORKERS", default_hash_workers(), minimum=1, maximum=256
+        )
+        password_hash_queue = _int(
+            environ, "PASSWORD_HASH_QUEUE", DEFAULT_PASSWORD_HASH_QUEUE, minimum=0, maximum=10_000
         )
         data_dir = sqlite_path(database_url).parent if is_sqlite(database_url) else DEFAULT_DATA_DIR
 
@@ -141,6 +177,10 @@ class Settings:
             chat_messages_per_second=chat_messages_per_second,
             chat_message_burst=chat_message_burst,
             chat_sockets_per_user=chat_sockets_per_user,
+            trusted_proxies=trusted_proxies,
+            auth_limits=auth_limits,
+            password_hash_workers=password_hash_workers,
+            password_hash_queue=password_hash_queue,
         )
 
 
@@ -199,15 +239,34 @@ def _int(
     return value
 
 
-def _origins(raw: str) -> tuple[str, ...]:
+def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = _get(environ, name) or ""
     origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
     for origin in origins:
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise ConfigError(
-                "ALLOWED_ORIGINS",
+                name,
                 f"each origin must start with http:// or https:// (or be *), got {origin!r}",
             )
     return origins
+
+
+def _networks(environ: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    raw = _get(environ, name) or ""
+    try:
+        return parse_networks(part for part in raw.split(",") if part.strip())
+    except ValueError as error:
+        raise ConfigError(name, str(error)) from None
+
+
+def _rate(environ: Mapping[str, str], name: str, default: Rate | None) -> Rate | None:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        return parse_rate(raw)
+    except ValueError as error:
+        raise ConfigError(name, str(error)) from None
 
 
 def _stored_secret(variable: str, path: Path) -> tuple[str, bool]:

@@ -242,6 +242,15 @@ class Conflict(DomainError):
         self.detail = detail
 
 
+class RateLimited(DomainError):
+    """Too many attempts from one account or address; the next may come in ``retry_after``
+    seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited; retry after {retry_after:.1f}s")
+        self.retry_after = retry_after
+
+
 class Invalid(DomainError):
     """Per-field validation errors, shaped like Ecto's: ``{"field": ["message", ...]}``."""
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from server.auth.callers import Caller
 from server.auth.passwords import PasswordHasher
+from server.auth.throttle import AuthThrottle
 from server.clock import Clock
 from server.config import Settings
 from server.db.database import Database
@@ -16,6 +17,7 @@ DB = web.AppKey("db", Database)
 CLOCK = web.AppKey("clock", Clock)
 REALTIME = web.AppKey("realtime", Realtime)
 PASSWORDS = web.AppKey("passwords", PasswordHasher)
+THROTTLE = web.AppKey("throttle", AuthThrottle)
 # The OpenAPI document, built once from the route table.
 OPENAPI = web.AppKey("openapi", dict)
 

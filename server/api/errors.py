@@ -7,9 +7,15 @@ import logging
 from aiohttp import web
 
 from server.auth.guard import Handler
-from server.domain import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from server.auth.hashing_pool import ClientGone, PoolBusy
+from server.domain import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
+from server.ratelimit import retry_after_header
 
 log = logging.getLogger(__name__)
+
+# nginx's name for it: the client closed the connection before the answer. Nobody reads this
+# response; the status only tells the access log what happened.
+CLIENT_CLOSED_REQUEST = 499
 
 
 def error_response(status: int, detail: str) -> web.Response:
@@ -32,6 +38,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(403, "Forbidden")
     except Conflict as error:
         return error_response(409, error.detail)
+    except RateLimited as error:
+        response = error_response(429, "Too Many Requests")
+        response.headers["Retry-After"] = retry_after_header(error.retry_after)
+        return response
+    except PoolBusy as error:
+        response = error_response(503, "Service Unavailable")
+        response.headers["Retry-After"] = retry_after_header(error.retry_after)
+        return response
+    except ClientGone:
+        return error_response(CLIENT_CLOSED_REQUEST, "Client Closed Request")
     except web.HTTPException as error:
         if error.status < 400:
             raise  # redirects pass through

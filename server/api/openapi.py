@@ -195,7 +195,15 @@ _STATUS_TEXT = {
     409: "Conflict with the current state",
     413: "The body is too large",
     422: "Invalid fields",
-    503: "Unavailable",
+    429: "Too many attempts for this account or from this address; try again after "
+    "Retry-After seconds",
+    503: "Unavailable; when Retry-After is given, try again after that many seconds",
+}
+_RETRY_AFTER: JSONSchema = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 _SECURITY: dict[Access, list[dict[str, list[str]]]] = {
@@ -222,6 +230,8 @@ def _response(status: int, body: ResponseBody) -> JSONSchema:
     response: JSONSchema = {"description": _STATUS_TEXT.get(status, str(status))}
     if status == 204:
         return response
+    if status in (429, 503) and body is None:
+        response["headers"] = _RETRY_AFTER
     if body is None:
         schema = _ref("ValidationErrors" if status == 422 else "ErrorDetail")
     elif isinstance(body, str):

@@ -141,7 +141,7 @@ ROUTES: tuple[Route, ...] = (
         Access.PUBLIC,
         "Sign up; returns the user and a token",
         request_body="SignUpRequest",
-        responses={201: "UserWithToken"},
+        responses={201: "UserWithToken", 429: None, 503: None},
     ),
     Route(
         "POST",
@@ -150,7 +150,7 @@ ROUTES: tuple[Route, ...] = (
         Access.PUBLIC,
         "Sign in; returns the user and a token",
         request_body="SignInRequest",
-        responses={200: "UserWithToken", 401: None},
+        responses={200: "UserWithToken", 401: None, 429: None, 503: None},
     ),
     Route(
         "POST",

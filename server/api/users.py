@@ -6,6 +6,7 @@ from aiohttp import web
 
 from server import render
 from server.api.live import announce
+from server.api.peer import address_of, still_connected
 from server.api.render import data_response
 from server.api.validation import Fields, canonical_uuid, nested_object, read_json_object
 from server.auth.guard import signed_in_user
@@ -13,7 +14,7 @@ from server.auth.tokens import issue_token
 from server.db import tokens as token_store
 from server.db import users as user_store
 from server.domain import BLANK, Forbidden, Invalid, Unauthorized, UserChanges
-from server.keys import CLOCK, DB, PASSWORDS, REALTIME, SETTINGS
+from server.keys import CLOCK, DB, PASSWORDS, REALTIME, SETTINGS, THROTTLE
 
 USERNAME_MAX_LENGTH = 50
 
@@ -26,7 +27,10 @@ async def sign_up(request: web.Request) -> web.Response:
     password = fields.password()
     fields.check()
 
-    password_hash = await request.app[PASSWORDS].hash(password)
+    request.app[THROTTLE].sign_up(address_of(request), email, username)
+    password_hash = await request.app[PASSWORDS].hash(
+        password, still_wanted=still_connected(request)
+    )
     now = request.app[CLOCK].now()
     async with request.app[DB].write() as conn:
         user = await user_store.create_user(
@@ -43,16 +47,19 @@ async def sign_in(request: web.Request) -> web.Response:
     password = fields.optional_password(required=True, check_strength=False) or ""
     fields.check()
 
-    passwords = request.app[PASSWORDS]
+    request.app[THROTTLE].sign_in(address_of(request), email)
     db = request.app[DB]
-    async with db.read() as conn:
-        credentials = await user_store.find_credentials(conn, email)
-    # Unknown email and wrong password: same bcrypt work, same 401 body.
-    if credentials is None:
-        await passwords.verify_unknown_user(password)
-        raise Unauthorized()
-    if not await passwords.verify(password, credentials.password_hash):
-        raise Unauthorized()
+    # The turn at hashing comes first: in a flood, whoever cannot be served is refused before
+    # costing a database lookup.
+    async with request.app[PASSWORDS].turn(still_connected(request)) as hashing:
+        async with db.read() as conn:
+            credentials = await user_store.find_credentials(conn, email)
+        # Unknown email and wrong password: same bcrypt work, same 401 body.
+        if credentials is None:
+            await hashing.verify_unknown_user(password)
+            raise Unauthorized()
+        if not await hashing.verify(password, credentials.password_hash):
+            raise Unauthorized()
     async with db.read() as conn:
         user = await user_store.get_user(conn, credentials.user_id)
     token = issue_token(
@@ -98,7 +105,11 @@ async def update_user(request: web.Request) -> web.Response:
     password = fields.optional_password()
     fields.check()
 
-    password_hash = None if password is None else await request.app[PASSWORDS].hash(password)
+    password_hash = None
+    if password is not None:
+        password_hash = await request.app[PASSWORDS].hash(
+            password, still_wanted=still_connected(request)
+        )
     now = request.app[CLOCK].now()
     changes = UserChanges(username=username, email=email, password_hash=password_hash)
     async with request.app[DB].write() as conn:

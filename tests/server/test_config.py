@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from server.auth.throttle import AuthLimits
 from server.config import ConfigError, Settings, normalize_database_url
+from server.ratelimit import Rate
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "k" * 40
@@ -52,6 +54,35 @@ def test_every_variable(tmp_path: Path) -> None:
     assert settings.bcrypt_rounds == 10
 
 
+def test_limit_variables(tmp_path: Path) -> None:
+    defaults = Settings.from_env(env(tmp_path))
+    assert defaults.auth_limits == AuthLimits()
+    assert defaults.password_hash_workers >= 1
+    assert defaults.password_hash_queue == 16
+    assert defaults.trusted_proxies == ()
+    settings = Settings.from_env(
+        env(
+            tmp_path,
+            SIGN_IN_LIMIT_PER_ACCOUNT="5/15m",
+            SIGN_IN_LIMIT_PER_IP="off",
+            SIGN_UP_LIMIT_PER_ACCOUNT="3/1h",
+            SIGN_UP_LIMIT_PER_IP="1000/60",
+            PASSWORD_HASH_WORKERS="3",
+            PASSWORD_HASH_QUEUE="0",
+            TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8, ::1",
+        )
+    )
+    assert settings.auth_limits == AuthLimits(
+        sign_in_per_account=Rate(5, 900),
+        sign_in_per_ip=None,
+        sign_up_per_account=Rate(3, 3600),
+        sign_up_per_ip=Rate(1000, 60),
+    )
+    assert (settings.password_hash_workers, settings.password_hash_queue) == (3, 0)
+    proxies = [str(network) for network in settings.trusted_proxies]
+    assert proxies == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -66,6 +97,13 @@ def test_every_variable(tmp_path: Path) -> None:
         ("DATABASE_URL", "sqlite:///:memory:"),
         ("DATABASE_URL", "just-a-path.db"),
         ("ALLOWED_ORIGINS", "app.example.com"),
+        ("SIGN_IN_LIMIT_PER_ACCOUNT", "lots"),
+        ("SIGN_IN_LIMIT_PER_IP", "0/1m"),
+        ("SIGN_UP_LIMIT_PER_ACCOUNT", "10"),
+        ("SIGN_UP_LIMIT_PER_IP", "10/5d"),
+        ("PASSWORD_HASH_WORKERS", "0"),
+        ("PASSWORD_HASH_QUEUE", "-1"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.local"),
         ("SECRET_KEY", "short"),
         ("SERVICE_API_KEY", "short"),
     ],
