@@ -56,6 +56,15 @@ _PASSWORD: JSONSchema = {
     "description": "The plain password (at most 72 bytes in UTF-8); only its bcrypt hash "
     "is stored. The seed calls it password_hash.",
 }
+_CURRENT_PASSWORD: dict[str, JSONSchema] = {
+    "current_password": {
+        "type": "string",
+        "description": "The account's current (plain) password, to confirm a change of "
+        "email or password, or the account's deletion. Wrong or tried too often count "
+        "against the account's sign-in limit (429).",
+    },
+    "current_password_hash": {"type": "string", "description": "Same as current_password"},
+}
 _EVENT_FIELDS: dict[str, JSONSchema] = {
     "name": {"type": "string", "maxLength": 200},
     "description": {"type": "string", "maxLength": 5000},
@@ -160,20 +169,31 @@ SCHEMAS: dict[str, JSONSchema] = {
         },
         required=["email"],
     ),
-    "UpdateUserRequest": _object(
-        {
-            "id": _UUID,
-            "user_params": _object(
-                {
-                    "username": {"type": "string", "maxLength": 50},
-                    "email": {"type": "string", "maxLength": 160},
-                    "password_hash": _PASSWORD,
-                    "password": {**_PASSWORD, "description": "Same as password_hash"},
-                }
-            ),
-        },
-        required=["id", "user_params"],
-    ),
+    "UpdateUserRequest": {
+        **_object(
+            {
+                "id": _UUID,
+                "user_params": _object(
+                    {
+                        "username": {"type": "string", "maxLength": 50},
+                        "email": {"type": "string", "maxLength": 160},
+                        "password_hash": _PASSWORD,
+                        "password": {**_PASSWORD, "description": "Same as password_hash"},
+                    }
+                ),
+                **_CURRENT_PASSWORD,
+            },
+            required=["id", "user_params"],
+        ),
+        "description": "Changing the email or the password needs current_password; changing "
+        "only the username does not. A missing or wrong current password is a 422 on that "
+        'field ({"current_password": ["can\'t be blank"]} or ["is not valid"]).',
+    },
+    "DeleteUserRequest": {
+        **_object(_CURRENT_PASSWORD),
+        "description": "The account's current password is required: a missing or wrong one "
+        'is a 422 on that field ({"current_password": ["is not valid"]}).',
+    },
     "TicketFields": _object(
         {"ticket_number": {"type": "string", "maxLength": 100}, "event_id": _UUID},
         required=["ticket_number", "event_id"],

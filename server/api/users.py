@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import render
+from server.api.current_password import confirm, confirmed, read_current_password
 from server.api.live import announce
 from server.api.peer import address_of, still_connected
 from server.api.render import data_response
@@ -17,6 +18,8 @@ from server.domain import BLANK, Forbidden, Invalid, Unauthorized, UserChanges
 from server.keys import CLOCK, DB, PASSWORDS, REALTIME, SETTINGS, THROTTLE
 
 USERNAME_MAX_LENGTH = 50
+# The fields of user_params that need the current password to change.
+CREDENTIAL_FIELDS = ("email", "password", "password_hash")
 
 
 async def sign_up(request: web.Request) -> web.Response:
@@ -99,17 +102,22 @@ async def update_user(request: web.Request) -> web.Response:
     if body.get("id") is None:
         raise Invalid.field("id", BLANK)
     user_id = _own_id(request, body["id"])
-    fields = Fields(nested_object(body, "user_params", "user"))
+    params = nested_object(body, "user_params", "user")
+    fields = Fields(params)
     username = fields.optional_text("username", max_length=USERNAME_MAX_LENGTH)
     email = fields.optional_email()
     password = fields.optional_password()
+    # The username alone may change with the token; the credentials need the password.
+    current = read_current_password(
+        body, fields, required=any(name in params for name in CREDENTIAL_FIELDS)
+    )
     fields.check()
 
     password_hash = None
-    if password is not None:
-        password_hash = await request.app[PASSWORDS].hash(
-            password, still_wanted=still_connected(request)
-        )
+    if current is not None:
+        async with confirmed(request, user_id, current) as hashing:
+            if password is not None:
+                password_hash = await hashing.hash(password)
     now = request.app[CLOCK].now()
     changes = UserChanges(username=username, email=email, password_hash=password_hash)
     async with request.app[DB].write() as conn:
@@ -129,6 +137,12 @@ async def update_user(request: web.Request) -> web.Response:
 
 async def delete_user(request: web.Request) -> web.Response:
     user_id = _own_id(request, request.match_info["id"])
+    body = await read_json_object(request)
+    fields = Fields(body)
+    current = read_current_password(body, fields, required=True)
+    fields.check()
+    assert current is not None  # required: check() raised if it was missing
+    await confirm(request, user_id, current)
     async with request.app[DB].write() as conn:
         await user_store.delete_user(conn, user_id)
     await announce(

@@ -115,7 +115,11 @@ async def test_weird_values_in_every_field_are_refused_cleanly(api: Api, value: 
         ),
         "/api/users/sign_in": ({"email": fan.email, "password_hash": fan.password}, {}),
         "/api/users/update": (
-            {"id": fan.id, "user_params": {"username": "v", "password": "q" * 8}},
+            {
+                "id": fan.id,
+                "user_params": {"username": "v", "password": "q" * 8},
+                "current_password": fan.password,
+            },
             {"token": fan.token},
         ),
     }

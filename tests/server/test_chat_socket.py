@@ -52,7 +52,12 @@ async def test_losing_the_token_closes_live_sockets(world: World, how: str) -> N
     if how == "sign_out":
         await world.api.post("/api/users/sign_out", token=fan.token, expected=204)
     else:
-        await world.api.delete(f"/api/users/delete_user/{fan.id}", token=fan.token, expected=204)
+        await world.api.delete(
+            f"/api/users/delete_user/{fan.id}",
+            json_body={"current_password": fan.password},
+            token=fan.token,
+            expected=204,
+        )
     message = await ws.receive(timeout=5)
     assert message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
     assert ws.close_code == 1001

@@ -72,7 +72,12 @@ async def test_history_outlives_its_authors_account(api: Api, clock: ManualClock
     event = await api.create_event()
     author, reader = await api.holder(event["id"]), await api.holder(event["id"])
     await post_messages(api, clock, event["chat_room"]["id"], author, 2)
-    await api.delete(f"/api/users/delete_user/{author.id}", token=author.token, expected=204)
+    await api.delete(
+        f"/api/users/delete_user/{author.id}",
+        json_body={"current_password": author.password},
+        token=author.token,
+        expected=204,
+    )
     body = await api.get(f"/api/events/{event['id']}/messages", token=reader.token, expected=200)
     assert [(m["user_id"], m["username"], m["content"]) for m in body["data"]] == [
         (None, author.username, "message 1"),

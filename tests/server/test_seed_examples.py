@@ -129,7 +129,11 @@ async def test_the_seed_examples_in_order(api: Api) -> None:
 
     # Update User: a new email and password.
     changed = await api.post(
-        "/api/users/update", {**UPDATE_USER, "id": user["id"]}, token=token, expected=200
+        "/api/users/update",
+        # Changing the email and password needs the current one (seed-style field name).
+        {**UPDATE_USER, "id": user["id"], "current_password_hash": "hashed+password"},
+        token=token,
+        expected=200,
     )
     assert changed["data"]["email"] == "updated@email.com"
     token = changed["token"]
@@ -140,7 +144,12 @@ async def test_the_seed_examples_in_order(api: Api) -> None:
     )
 
     # Delete User, at the example's path, then Delete Event.
-    await api.delete(f"/api/users/delete/{user['id']}", token=token, expected=204)
+    await api.delete(
+        f"/api/users/delete/{user['id']}",
+        json_body={"current_password": "updated+hashed+password"},
+        token=token,
+        expected=204,
+    )
     await api.delete(f"/api/events/{event['id']}", service=True, expected=204)
     await api.get(f"/api/events/{event['id']}", service=True, expected=404)
 

@@ -102,7 +102,12 @@ async def test_a_deleted_holder_leaves_the_ticket_unassigned(api: Api) -> None:
     ticket = await api.create_ticket(event["id"])
     fan = await api.sign_up()
     await api.assign(ticket["id"], fan.id)
-    await api.delete(f"/api/users/delete_user/{fan.id}", token=fan.token, expected=204)
+    await api.delete(
+        f"/api/users/delete_user/{fan.id}",
+        json_body={"current_password": fan.password},
+        token=fan.token,
+        expected=204,
+    )
     newcomer = await api.sign_up()
     body = await api.assign(ticket["id"], newcomer.id)
     assert body["data"]["user_id"] == newcomer.id

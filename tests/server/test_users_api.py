@@ -139,7 +139,11 @@ async def test_update_user_changes_own_fields(api: Api) -> None:
     ayla = await api.sign_up()
     body = await api.post(
         "/api/users/update",
-        {"id": ayla.id, "user_params": {"username": "ayla2", "email": "New@Example.com"}},
+        {
+            "id": ayla.id,
+            "user_params": {"username": "ayla2", "email": "New@Example.com"},
+            "current_password": ayla.password,
+        },
         token=ayla.token,
         expected=200,
     )
@@ -159,7 +163,11 @@ async def test_update_user_refusals(api: Api) -> None:
     assert missing_id == {"errors": {"id": ["can't be blank"]}}
     taken = await api.post(
         "/api/users/update",
-        {"id": ayla.id, "user_params": {"username": bora.username, "email": bora.email}},
+        {
+            "id": ayla.id,
+            "user_params": {"username": bora.username, "email": bora.email},
+            "current_password": ayla.password,
+        },
         token=ayla.token,
         expected=422,
     )
@@ -176,6 +184,7 @@ async def test_update_user_refusals(api: Api) -> None:
         "errors": {
             "username": ["can't be blank"],
             "password_hash": ["should be at most 72 byte(s)"],
+            "current_password": ["can't be blank"],
         }
     }
     assert await snapshot(api) == before
@@ -190,7 +199,11 @@ async def test_password_change_revokes_older_tokens(api: Api, realtime: Recordin
     )["data"]["token"]
     body = await api.post(
         "/api/users/update",
-        {"id": ayla.id, "user_params": {"password": "a new password"}},
+        {
+            "id": ayla.id,
+            "user_params": {"password": "a new password"},
+            "current_password": ayla.password,
+        },
         token=ayla.token,
         expected=200,
     )
@@ -213,7 +226,12 @@ async def test_delete_user(api: Api, realtime: RecordingRealtime, path: str) -> 
     await api.delete(path.format(id=ayla.id), expected=401)
     await api.delete(path.format(id=ayla.id), token=bora.token, expected=403)
     await api.delete(path.format(id=ayla.id), service=True, expected=403)
-    await api.delete(path.format(id=ayla.id), token=ayla.token, expected=204)
+    await api.delete(
+        path.format(id=ayla.id),
+        json_body={"current_password": ayla.password},
+        token=ayla.token,
+        expected=204,
+    )
     assert realtime.calls == [("user_sessions_revoked", ayla.id)]
     # The account and every token of it are gone; the address is free again.
     await api.get(f"/api/users/{ayla.id}", token=ayla.token, expected=401)
@@ -222,6 +240,110 @@ async def test_delete_user(api: Api, realtime: RecordingRealtime, path: str) -> 
     )
     await api.sign_up(username=ayla.username, email=ayla.email)
     await api.get(f"/api/users/{bora.id}", token=bora.token, expected=200)
+
+
+async def test_changing_email_or_password_needs_the_current_password(api: Api) -> None:
+    ayla = await api.sign_up()
+    before = await snapshot(api)
+    for user_params in ({"email": "thief@example.com"}, {"password": "the thief's one"}):
+        missing = await api.post(
+            "/api/users/update",
+            {"id": ayla.id, "user_params": user_params},
+            token=ayla.token,
+            expected=422,
+        )
+        assert missing == {"errors": {"current_password": ["can't be blank"]}}
+        wrong = await api.post(
+            "/api/users/update",
+            {"id": ayla.id, "user_params": user_params, "current_password": "a guess"},
+            token=ayla.token,
+            expected=422,
+        )
+        assert wrong == {"errors": {"current_password": ["is not valid"]}}
+        wrong = await api.post(
+            "/api/users/update",
+            {"id": ayla.id, "user_params": user_params, "current_password_hash": "a guess"},
+            token=ayla.token,
+            expected=422,
+        )
+        assert wrong == {"errors": {"current_password_hash": ["is not valid"]}}
+    assert await snapshot(api) == before
+    # The token still works: a wrong current password is not a reason to sign out.
+    await api.get(f"/api/users/{ayla.id}", token=ayla.token, expected=200)
+    # The seed's naming is accepted too.
+    body = await api.post(
+        "/api/users/update",
+        {
+            "id": ayla.id,
+            "user_params": {"email": "ayla.new@example.com"},
+            "current_password_hash": ayla.password,
+        },
+        token=ayla.token,
+        expected=200,
+    )
+    assert body["data"]["email"] == "ayla.new@example.com"
+
+
+async def test_changing_only_the_username_needs_no_password(api: Api) -> None:
+    ayla = await api.sign_up()
+    body = await api.post(
+        "/api/users/update",
+        {"id": ayla.id, "user_params": {"username": "ayla_renamed"}},
+        token=ayla.token,
+        expected=200,
+    )
+    assert body["data"]["username"] == "ayla_renamed"
+    # One that is given must be right, though.
+    await api.post(
+        "/api/users/update",
+        {"id": ayla.id, "user_params": {"username": "x"}, "current_password": "wrong"},
+        token=ayla.token,
+        expected=422,
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/users/delete_user/{id}", "/api/users/delete/{id}"])
+async def test_deleting_the_account_needs_the_current_password(api: Api, path: str) -> None:
+    ayla = await api.sign_up()
+    before = await snapshot(api)
+    missing = await api.delete(path.format(id=ayla.id), token=ayla.token, expected=422)
+    assert missing == {"errors": {"current_password": ["can't be blank"]}}
+    wrong = await api.delete(
+        path.format(id=ayla.id),
+        json_body={"current_password": "a guess"},
+        token=ayla.token,
+        expected=422,
+    )
+    assert wrong == {"errors": {"current_password": ["is not valid"]}}
+    assert await snapshot(api) == before
+    await api.delete(
+        path.format(id=ayla.id),
+        json_body={"current_password_hash": ayla.password},
+        token=ayla.token,
+        expected=204,
+    )
+
+
+async def test_a_stolen_token_guesses_no_faster_than_signing_in(api: Api) -> None:
+    """Current-password checks count against the account's sign-in limit (10 at once)."""
+    ayla = await api.sign_up()
+    for n in range(10):
+        await api.delete(
+            f"/api/users/delete_user/{ayla.id}",
+            json_body={"current_password": f"guess {n}"},
+            token=ayla.token,
+            expected=422,
+        )
+    await api.delete(
+        f"/api/users/delete_user/{ayla.id}",
+        json_body={"current_password": ayla.password},
+        token=ayla.token,
+        expected=429,
+    )
+    await api.post(
+        "/api/users/sign_in", {"email": ayla.email, "password": ayla.password}, expected=429
+    )
+    await api.get(f"/api/users/{ayla.id}", token=ayla.token, expected=200)
 
 
 async def test_sign_out_revokes_that_token_only(api: Api, realtime: RecordingRealtime) -> None:
