@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from server.auth.throttle import AuthLimits
 from server.client_ip import IPNetwork, parse_networks
@@ -31,6 +32,7 @@ DEFAULT_CHAT_MESSAGE_BURST = 10
 DEFAULT_CHAT_SOCKETS_PER_USER = 20
 # Requests waiting for a password hash beyond the ones running; more are answered 503.
 DEFAULT_PASSWORD_HASH_QUEUE = 16
+_WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
 
 def default_hash_workers() -> int:
@@ -69,11 +71,24 @@ class Settings:
     """How many posts a user may make at once before the rate applies."""
     chat_sockets_per_user: int = DEFAULT_CHAT_SOCKETS_PER_USER
     """Open connections (WebSocket or LongPoll) one user may hold on a node."""
+    public_url: str | None = None
+    """Where browsers reach the service; None: ``http://HOST:PORT``. See :attr:`public_origin`."""
     trusted_proxies: tuple[IPNetwork, ...] = ()
     """Peers whose ``X-Forwarded-For`` names the client."""
     auth_limits: AuthLimits = field(default_factory=AuthLimits)
     password_hash_workers: int = field(default_factory=default_hash_workers)
     password_hash_queue: int = DEFAULT_PASSWORD_HASH_QUEUE
+
+    @property
+    def public_origin(self) -> str:
+        """``scheme://host:port`` of the public URL, the port always written out: the origin
+        of a page this service serves, as a browser states it."""
+        if self.public_url is not None:
+            return url_origin(self.public_url)
+        host = "localhost" if self.host in _WILDCARD_HOSTS else self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return url_origin(f"http://{host}:{self.port}")
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < MIN_SECRET_LENGTH:
@@ -82,6 +97,8 @@ class Settings:
             raise ConfigError("SERVICE_API_KEY", f"must be at least {MIN_SECRET_LENGTH} characters")
         if not 4 <= self.bcrypt_rounds <= 31:
             raise ConfigError("BCRYPT_ROUNDS", "must be an integer from 4 to 31")
+        if self.public_url is not None:
+            _public_url(self.public_url)
 
     @classmethod
     def from_env(
@@ -130,6 +147,9 @@ class Settings:
             minimum=1,
             maximum=100_000,
         )
+        public_url = _get(environ, "PUBLIC_URL")
+        if public_url is not None:
+            _public_url(public_url)
         trusted_proxies = _networks(environ, "TRUSTED_PROXIES")
         defaults = AuthLimits()
         auth_limits = AuthLimits(
@@ -177,6 +197,7 @@ class Settings:
             chat_messages_per_second=chat_messages_per_second,
             chat_message_burst=chat_message_burst,
             chat_sockets_per_user=chat_sockets_per_user,
+            public_url=public_url,
             trusted_proxies=trusted_proxies,
             auth_limits=auth_limits,
             password_hash_workers=password_hash_workers,
@@ -237,6 +258,33 @@ def _int(
     if value < minimum or (maximum is not None and value > maximum):
         raise ConfigError(name, f"must be an integer {bounds}, got {value}")
     return value
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host:port`` of an http(s) URL, lower case, the default port written out.
+
+    Raises ValueError for anything that is not an http(s) URL with a host."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"not a URL: {url!r}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must look like https://chat.example.com, got {url!r}")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}:{port}"
+
+
+def _public_url(url: str) -> None:
+    try:
+        url_origin(url)
+    except ValueError as error:
+        raise ConfigError("PUBLIC_URL", str(error)) from None
 
 
 def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -251,7 +251,9 @@ class PhoenixJS:
         ``reconnectAfterMs`` / ``rejoinAfterMs`` (lists of ms; the last repeats), ``vsn``,
         ``session_storage`` (clients naming the same store share a sessionStorage, like two
         page loads in one tab), ``frames=True`` (stream every inbound message), ``debug=True``
-        (phoenix.js's logger to the driver's stderr), ``options`` (any other Socket option)."""
+        (phoenix.js's logger to the driver's stderr), ``origin`` (send this ``Origin``, as a
+        page served from it would; by default Node sends none), ``options`` (any other
+        Socket option)."""
         name = client if client is not None else f"c{next(self._client_ids)}"
         mark = self.mark()
         await self.command(

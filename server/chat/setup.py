@@ -18,6 +18,7 @@ from server.chat.writer import MessageWriter
 from server.clock import Clock
 from server.config import Settings
 from server.keys import DB
+from server.origins import socket_origin_check
 
 SOCKET_PATH = "/socket"
 
@@ -61,7 +62,7 @@ def install_chat(
         socket,
         endpoint=endpoint,
         longpoll=True,
-        check_origin=origin_check(settings.allowed_origins),
+        check_origin=socket_origin_check(settings),
     )
     chat = Chat(
         context=context, scheduler=scheduler, realtime=realtime, endpoint=endpoint, socket=socket
@@ -83,11 +84,3 @@ def install_chat(
 
     app.cleanup_ctx.append(run_chat)
     return chat
-
-
-def origin_check(allowed: tuple[str, ...]) -> bool | list[str]:
-    """ALLOWED_ORIGINS for the socket: ``*`` allows any; none set means the Origin's host must
-    be the request's own (Phoenix's default); else the list."""
-    if "*" in allowed:
-        return False
-    return list(allowed) or True

@@ -27,6 +27,7 @@ const require = createRequire(import.meta.url);
 // timeout/ontimeout/abort that LongPoll relies on. (1.8 could use fetch, but it prefers
 // XMLHttpRequest when present, as every browser has it, so this is the path users run.)
 globalThis.XMLHttpRequest ??= require("xhr2");
+const BaseXHR = globalThis.XMLHttpRequest;
 // Node 20 has no global WebSocket either; `ws` is handed to each Socket as its transport.
 const { WebSocket } = await import("ws");
 
@@ -127,7 +128,41 @@ function getChannel(cmd) {
 }
 
 function transportName(client) {
-  return client.socket.transport === client.lib.LongPoll ? "longpoll" : "websocket";
+  const transport = client.socket.transport;
+  const longPoll = transport === client.lib.LongPoll || transport.prototype instanceof client.lib.LongPoll;
+  return longPoll ? "longpoll" : "websocket";
+}
+
+// A page in a browser sends its origin with the WebSocket handshake and with every LongPoll
+// request; Node's `ws` and xhr2 send none. A client connected with `origin` uses these
+// transports, which send it as a page served from that origin would (xhr2 refuses to set
+// Origin itself, as browsers do, so it is written into the request's headers directly).
+function withOrigin(lib, transport, origin) {
+  if (transport === lib.LongPoll) {
+    class OriginXHR extends BaseXHR {
+      open(...args) {
+        super.open(...args);
+        this._headers.Origin = origin;
+        this._loweredHeaders.origin = "Origin";
+      }
+    }
+    // phoenix.js creates each request's XMLHttpRequest synchronously inside ajax().
+    return class LongPollFromOrigin extends lib.LongPoll {
+      ajax(...args) {
+        globalThis.XMLHttpRequest = OriginXHR;
+        try {
+          return super.ajax(...args);
+        } finally {
+          globalThis.XMLHttpRequest = BaseXHR;
+        }
+      }
+    };
+  }
+  return class WebSocketFromOrigin extends transport {
+    constructor(url, protocols) {
+      super(url, protocols, { origin });
+    }
+  };
 }
 
 const CONNECT_OPTIONS = ["timeout", "heartbeatIntervalMs", "longpollerTimeout", "longPollFallbackMs", "vsn", "binaryType"];
@@ -152,6 +187,7 @@ function connect(cmd) {
     if (cmd[key] !== undefined && cmd[key] !== null) opts[key] = cmd[key];
   }
   if (cmd.authToken !== undefined && cmd.authToken !== null) opts.authToken = cmd.authToken;
+  if (cmd.origin) opts.transport = withOrigin(lib, opts.transport, cmd.origin);
   if (cmd.reconnectAfterMs) opts.reconnectAfterMs = backoff(cmd.reconnectAfterMs);
   if (cmd.rejoinAfterMs) opts.rejoinAfterMs = backoff(cmd.rejoinAfterMs);
   if (cmd.debug) opts.logger = (kind, msg, data) => log(cmd.client, kind, msg, JSON.stringify(data));

@@ -54,6 +54,17 @@ def test_every_variable(tmp_path: Path) -> None:
     assert settings.bcrypt_rounds == 10
 
 
+def test_public_url(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path)).public_origin == "http://127.0.0.1:4000"
+    settings = Settings.from_env(env(tmp_path, PUBLIC_URL="https://Chat.example.com/"))
+    assert settings.public_url == "https://Chat.example.com/"
+    assert settings.public_origin == "https://chat.example.com:443"
+    assert Settings.from_env(env(tmp_path, HOST="::", PORT="80")).public_origin == (
+        "http://localhost:80"
+    )
+    assert Settings.from_env(env(tmp_path, HOST="::1")).public_origin == "http://[::1]:4000"
+
+
 def test_limit_variables(tmp_path: Path) -> None:
     defaults = Settings.from_env(env(tmp_path))
     assert defaults.auth_limits == AuthLimits()
@@ -104,6 +115,9 @@ def test_limit_variables(tmp_path: Path) -> None:
         ("PASSWORD_HASH_WORKERS", "0"),
         ("PASSWORD_HASH_QUEUE", "-1"),
         ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.local"),
+        ("PUBLIC_URL", "chat.example.com"),
+        ("PUBLIC_URL", "ftp://chat.example.com"),
+        ("PUBLIC_URL", "https://chat.example.com:99999"),
         ("SECRET_KEY", "short"),
         ("SERVICE_API_KEY", "short"),
     ],
