@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.web_middlewares import normalize_path_middleware
 
+from server.api.cors import cors_middleware
 from server.api.errors import error_middleware
 from server.api.openapi import build_document
 from server.api.routes import register_routes
@@ -29,9 +30,12 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: Settings, *, clock: Clock | None = None, realtime: Realtime | None = None
 ) -> web.Application:
+    cors = cors_middleware(settings.cors_origins)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
+            # Outermost, so that errors and redirects carry the CORS headers too.
+            *([cors] if cors is not None else []),
             # "/api/users/create/" and "//api/…" reach their routes (by a redirect).
             normalize_path_middleware(append_slash=False, remove_slash=True, merge_slashes=True),
             error_middleware,

@@ -73,6 +73,8 @@ class Settings:
     """Open connections (WebSocket or LongPoll) one user may hold on a node."""
     public_url: str | None = None
     """Where browsers reach the service; None: ``http://HOST:PORT``. See :attr:`public_origin`."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins of browser apps allowed to call the REST API (``*``: any)."""
     trusted_proxies: tuple[IPNetwork, ...] = ()
     """Peers whose ``X-Forwarded-For`` names the client."""
     auth_limits: AuthLimits = field(default_factory=AuthLimits)
@@ -150,6 +152,7 @@ class Settings:
         public_url = _get(environ, "PUBLIC_URL")
         if public_url is not None:
             _public_url(public_url)
+        cors_origins = _origins(environ, "CORS_ORIGINS")
         trusted_proxies = _networks(environ, "TRUSTED_PROXIES")
         defaults = AuthLimits()
         auth_limits = AuthLimits(
@@ -198,6 +201,7 @@ class Settings:
             chat_message_burst=chat_message_burst,
             chat_sockets_per_user=chat_sockets_per_user,
             public_url=public_url,
+            cors_origins=cors_origins,
             trusted_proxies=trusted_proxies,
             auth_limits=auth_limits,
             password_hash_workers=password_hash_workers,

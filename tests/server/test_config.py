@@ -65,6 +65,14 @@ def test_public_url(tmp_path: Path) -> None:
     assert Settings.from_env(env(tmp_path, HOST="::1")).public_origin == "http://[::1]:4000"
 
 
+def test_cors_origins(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path)).cors_origins == ()
+    settings = Settings.from_env(
+        env(tmp_path, CORS_ORIGINS="https://app.example.com/, http://localhost:3000")
+    )
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
+
+
 def test_limit_variables(tmp_path: Path) -> None:
     defaults = Settings.from_env(env(tmp_path))
     assert defaults.auth_limits == AuthLimits()
@@ -116,6 +124,7 @@ def test_limit_variables(tmp_path: Path) -> None:
         ("PASSWORD_HASH_QUEUE", "-1"),
         ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.local"),
         ("PUBLIC_URL", "chat.example.com"),
+        ("CORS_ORIGINS", "https://app.example.com, app2.example.com"),
         ("PUBLIC_URL", "ftp://chat.example.com"),
         ("PUBLIC_URL", "https://chat.example.com:99999"),
         ("SECRET_KEY", "short"),
