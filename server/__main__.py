@@ -11,19 +11,44 @@ from server.app import create_app
 from server.config import ConfigError, Settings
 from server.db.database import DatabaseUnavailable
 from server.db.schema import SchemaVersionError
+from server.keys import SETTINGS
+from server.logs import AccessLogger, configure_logging
+
+log = logging.getLogger("server")
+
+
+async def _announce_address(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    log.info(
+        "starting on http://%s:%d (public URL %s)",
+        settings.host,
+        settings.port,
+        settings.public_origin,
+    )
+
+
+def _log_banner(text: str) -> None:
+    """aiohttp's "Running on http://…" banner, once the server listens, as a log line."""
+    log.info("%s", text.splitlines()[0].strip("= "))
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = Settings.from_env()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    configure_logging(settings)
+    app = create_app(settings)
+    app.on_startup.append(_announce_address)
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port)
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            access_log_class=AccessLogger,
+            print=_log_banner,  # logged, so JSON logs stay JSON
+        )
     except (SchemaVersionError, DatabaseUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

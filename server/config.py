@@ -33,6 +33,7 @@ DEFAULT_CHAT_SOCKETS_PER_USER = 20
 # Requests waiting for a password hash beyond the ones running; more are answered 503.
 DEFAULT_PASSWORD_HASH_QUEUE = 16
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
+LOG_FORMATS = ("text", "json")
 
 
 def default_hash_workers() -> int:
@@ -80,6 +81,8 @@ class Settings:
     auth_limits: AuthLimits = field(default_factory=AuthLimits)
     password_hash_workers: int = field(default_factory=default_hash_workers)
     password_hash_queue: int = DEFAULT_PASSWORD_HASH_QUEUE
+    log_format: str = "text"
+    """``text`` or ``json`` (one JSON object per line)."""
 
     @property
     def public_origin(self) -> str:
@@ -101,6 +104,7 @@ class Settings:
             raise ConfigError("BCRYPT_ROUNDS", "must be an integer from 4 to 31")
         if self.public_url is not None:
             _public_url(self.public_url)
+        _log_format(self.log_format)
 
     @classmethod
     def from_env(
@@ -153,6 +157,7 @@ class Settings:
         if public_url is not None:
             _public_url(public_url)
         cors_origins = _origins(environ, "CORS_ORIGINS")
+        log_format = _log_format((_get(environ, "LOG_FORMAT") or "text").lower())
         trusted_proxies = _networks(environ, "TRUSTED_PROXIES")
         defaults = AuthLimits()
         auth_limits = AuthLimits(
@@ -202,6 +207,7 @@ class Settings:
             chat_sockets_per_user=chat_sockets_per_user,
             public_url=public_url,
             cors_origins=cors_origins,
+            log_format=log_format,
             trusted_proxies=trusted_proxies,
             auth_limits=auth_limits,
             password_hash_workers=password_hash_workers,
@@ -289,6 +295,12 @@ def _public_url(url: str) -> None:
         url_origin(url)
     except ValueError as error:
         raise ConfigError("PUBLIC_URL", str(error)) from None
+
+
+def _log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise ConfigError("LOG_FORMAT", f"must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return value
 
 
 def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:

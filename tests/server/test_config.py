@@ -65,6 +65,11 @@ def test_public_url(tmp_path: Path) -> None:
     assert Settings.from_env(env(tmp_path, HOST="::1")).public_origin == "http://[::1]:4000"
 
 
+def test_log_format(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path)).log_format == "text"
+    assert Settings.from_env(env(tmp_path, LOG_FORMAT="JSON")).log_format == "json"
+
+
 def test_cors_origins(tmp_path: Path) -> None:
     assert Settings.from_env(env(tmp_path)).cors_origins == ()
     settings = Settings.from_env(
@@ -125,6 +130,7 @@ def test_limit_variables(tmp_path: Path) -> None:
         ("TRUSTED_PROXIES", "10.0.0.0/8, proxy.local"),
         ("PUBLIC_URL", "chat.example.com"),
         ("CORS_ORIGINS", "https://app.example.com, app2.example.com"),
+        ("LOG_FORMAT", "xml"),
         ("PUBLIC_URL", "ftp://chat.example.com"),
         ("PUBLIC_URL", "https://chat.example.com:99999"),
         ("SECRET_KEY", "short"),
