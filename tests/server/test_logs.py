@@ -8,16 +8,9 @@ wrote.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import signal
-import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,65 +18,11 @@ import aiohttp
 import pytest
 
 from server.logs import REDACTED, JsonFormatter, Redactor
+from tests.server.api_client import SECRET_KEY, SERVICE_KEY
+from tests.server.server_process import server_process
 
-ROOT = Path(__file__).resolve().parents[2]
-SECRET_KEY = "signing-key-that-must-never-be-logged-0123456789"
-SERVICE_KEY = "service-key-that-must-never-be-logged-0123456789"
 PASSWORD = "a password nobody may read"
 NEW_PASSWORD = "another password nobody may read"
-WAIT = 30.0  # bounds a failure only
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    process: asyncio.subprocess.Process
-    stderr: list[str]
-
-
-@asynccontextmanager
-async def running_server(tmp_path: Path) -> AsyncIterator[Server]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.sqlite3'}",
-        "SECRET_KEY": SECRET_KEY,
-        "SERVICE_API_KEY": SERVICE_KEY,
-        "PORT": str(port),
-        "BCRYPT_ROUNDS": "4",
-        "LOG_FORMAT": "json",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(WAIT):
-            while "Running on" not in (lines[-1] if lines else ""):
-                line = await process.stderr.readline()
-                assert line, f"the server exited: {lines}"
-                lines.append(line.decode())
-        yield Server(f"http://127.0.0.1:{port}", process, lines)
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-        async with asyncio.timeout(WAIT):
-            rest = await process.stderr.read()
-            await process.wait()
-        lines.extend(rest.decode().splitlines(keepends=True))
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -101,7 +40,11 @@ async def call(
 
 async def test_json_logs_hold_no_secret(tmp_path: Path) -> None:
     secrets = [SECRET_KEY, SERVICE_KEY, PASSWORD, NEW_PASSWORD]
-    async with running_server(tmp_path) as server, aiohttp.ClientSession() as session:
+    database_url = f"sqlite:///{tmp_path / 'chat.sqlite3'}"
+    async with (
+        server_process(database_url, tmp_path, env={"LOG_FORMAT": "json"}) as server,
+        aiohttp.ClientSession() as session,
+    ):
         api, service = f"{server.url}/api", {"Authorization": f"Bearer {SERVICE_KEY}"}
         user = {"username": "ayla", "email": "ayla@example.com", "password": PASSWORD}
         body = await call(session, "POST", f"{api}/users/create", 201, json={"user_params": user})
@@ -197,14 +140,13 @@ async def test_json_logs_hold_no_secret(tmp_path: Path) -> None:
         await call(session, "POST", f"{api}/users/sign_out", 204, headers=bearer(fresh))
         await call(session, "GET", f"{server.url}/nowhere?token={fresh}&password={PASSWORD}", 404)
 
-    assert server.process.returncode == 0
-    stdout = (await server.process.stdout.read()).decode() if server.process.stdout else ""
-    everything = "".join(server.stderr) + stdout
+    assert server.process.returncode == 0  # stopped as asked, by SIGTERM
+    output = server.output()  # stdout and stderr
     for secret in secrets:
-        assert secret not in everything, f"a secret was logged: {secret[:12]}…"
-    assert "$2b$" not in everything
+        assert secret not in output, f"a secret was logged: {secret[:12]}…"
+    assert "$2b$" not in output
     # One JSON object per line, each an event.
-    events = [json.loads(line) for line in server.stderr if line.strip()]
+    events = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert all({"time", "level", "logger", "message"} <= set(event) for event in events)
     access = [event for event in events if event["logger"] == "aiohttp.access"]
     paths = {(event["method"], event["path"], event["status"]) for event in access}
