@@ -2,7 +2,7 @@
 
 A stolen token alone must not be enough to take an account over: changing the email (where the
 account's mail goes) or the password, and deleting the account, need the current password in
-the request, as ``current_password`` (or ``current_password_hash``, named like the seed's
+the request, as ``current_password`` (or ``current_password_hash``, named like sign-up's
 ``password_hash``, which is the plain password too). Changing only the username does not: it
 hands nothing over.
 

@@ -192,7 +192,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/users/delete/{id}",
         users.delete_user,
         Access.USER,
-        "Delete the signed-in user's own account (the seed's example path); needs its "
+        "Delete the signed-in user's own account (the original design's example path); needs its "
         "current password",
         request_body="DeleteUserRequest",
         responses={204: None, 404: None, 429: None, 503: None},

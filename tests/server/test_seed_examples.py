@@ -130,7 +130,7 @@ async def test_the_seed_examples_in_order(api: Api) -> None:
     # Update User: a new email and password.
     changed = await api.post(
         "/api/users/update",
-        # Changing the email and password needs the current one (seed-style field name).
+        # Changing the email and password needs the current one (named like password_hash).
         {**UPDATE_USER, "id": user["id"], "current_password_hash": "hashed+password"},
         token=token,
         expected=200,

@@ -270,7 +270,7 @@ async def test_changing_email_or_password_needs_the_current_password(api: Api) -
     assert await snapshot(api) == before
     # The token still works: a wrong current password is not a reason to sign out.
     await api.get(f"/api/users/{ayla.id}", token=ayla.token, expected=200)
-    # The seed's naming is accepted too.
+    # The name in the style of password_hash is accepted too.
     body = await api.post(
         "/api/users/update",
         {
