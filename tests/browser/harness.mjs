@@ -41,11 +41,20 @@ export async function rest(method, urlPath, { body, token, service = false, expe
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (service) headers.Authorization = `Bearer ${SERVICE_KEY}`;
   else if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(new URL(urlPath, BASE_URL), {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const send = () =>
+    fetch(new URL(urlPath, BASE_URL), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  let response = await send();
+  // As a client should: when the service is busy (a crowd signing up at once fills the
+  // password-hashing queue), come back after the Retry-After it gives.
+  for (let tries = 1; response.status === 503 && response.headers.has("retry-after") && tries < 5; tries += 1) {
+    await response.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 1000 * Number(response.headers.get("retry-after"))));
+    response = await send();
+  }
   const json = response.status === 204 ? null : await response.json();
   if (expected !== undefined) {
     assert.equal(response.status, expected, `${method} ${urlPath}: ${JSON.stringify(json)}`);

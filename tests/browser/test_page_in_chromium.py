@@ -84,6 +84,10 @@ def chat_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServi
         "PORT": str(port),
         "BCRYPT_ROUNDS": "4",
         "PYTHONUNBUFFERED": "1",
+        # Some scenarios open the page through a TCP proxy on another port of this machine
+        # (a cut network, a proxy that refuses WebSockets): its origin is that port's, which
+        # the socket's Origin check must let in besides the service's own.
+        "ALLOWED_ORIGINS": "http://127.0.0.1",
     }
     log = folder / "service.log"
     process = subprocess.Popen(
