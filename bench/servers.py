@@ -81,29 +81,27 @@ class BenchChannel(Channel):
 
 
 class BenchSocket(Socket):
+    channels = [("room:*", BenchChannel)]
+
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
         return True
 
 
-BenchSocket.channel("room:*", BenchChannel)
-
-
 class PresenceChannel(BenchChannel):
     async def after_join(self) -> None:
-        presence = self.socket.endpoint.presence
+        presence = self.endpoint.presence
         meta = {"online_at": str(int(time.time()))}
         await presence.track(self, self.assigns["user"], meta)
         await self.push("presence_state", presence.state_payload(self.topic))
 
 
 class PresenceSocket(Socket):
+    channels = [("room:*", PresenceChannel)]
+
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
         user = params.get("user")
         self.assigns["user"] = user if isinstance(user, str) else "anon"
         return True
-
-
-PresenceSocket.channel("room:*", PresenceChannel)
 
 
 def phxpy_app(app: web.Application | None = None) -> tuple[web.Application, Broadcaster, Counter]:
@@ -116,7 +114,7 @@ def phxpy_app(app: web.Application | None = None) -> tuple[web.Application, Broa
         for i in range(count):
             await endpoint.broadcast(topic, "shout", bench_payload(seq + i, pad))
 
-    return app, broadcast, lambda: len(endpoint.sessions)
+    return app, broadcast, lambda: endpoint.connection_count
 
 
 def presence_app() -> tuple[web.Application, Broadcaster, Counter]:

@@ -32,10 +32,7 @@ class Room(phxpy.Channel):
 
 
 class Sockets(phxpy.Socket):
-    pass  # accept everyone; override connect() to authenticate
-
-
-Sockets.channel("room:*", Room)
+    channels = [("room:*", Room)]  # accept everyone; override connect() to authenticate
 
 
 async def announce(request: web.Request) -> web.Response:

@@ -47,7 +47,7 @@ class RoomChannel(Channel):
 
     async def after_join(self) -> None:
         if isinstance(self.socket, UserSocket) and self.socket.track_presence:
-            presence = self.socket.endpoint.presence
+            presence = self.endpoint.presence
             meta = {"online_at": str(int(time.time()))}
             await presence.track(self, self.assigns["user"], meta)
             await self.push("presence_state", presence.state_payload(self.topic))
@@ -68,6 +68,7 @@ class RoomChannel(Channel):
 
 
 class UserSocket(Socket):
+    channels = [("room:*", RoomChannel)]
     track_presence: ClassVar[bool] = False
 
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
@@ -82,11 +83,8 @@ class UserSocket(Socket):
         return f"users_socket:{self.assigns['user']}"
 
 
-UserSocket.channel("room:*", RoomChannel)
-
-
 class PresenceUserSocket(UserSocket):
-    """The same socket (same routes), with every joiner tracked in Presence."""
+    """The same socket (it inherits the routes), with every joiner tracked in Presence."""
 
     track_presence = True
 

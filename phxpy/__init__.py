@@ -1,8 +1,12 @@
-"""phxpy: the Phoenix Channels protocol on aiohttp, for the unmodified phoenix.js client."""
+"""phxpy: the Phoenix Channels protocol on aiohttp, for the unmodified phoenix.js client.
 
-from .channel import Channel, Error, Ok, Reply, ReplyRef, Stop
+How the modules depend on each other: docs/architecture.md. What phxpy decided where
+Phoenix versions differ: docs/protocol.md.
+"""
+
+from .channel import Channel, ChannelContext, Error, Ok, Reply, ReplyRef, Stop
 from .clock import SystemClock
-from .endpoint import Endpoint
+from .endpoint import Connection, Endpoint
 from .errors import (
     ChannelError,
     ConnectRefused,
@@ -13,7 +17,7 @@ from .errors import (
 )
 from .message import Frame, Message, RawJSON
 from .options import SocketOptions
-from .presence import Presence, PresenceStats
+from .presence import Presence, PresenceStats, Tracked
 from .presence_state import PresenceError, PresenceState
 from .pubsub import Broadcast, LocalPubSub, PubSub
 from .serializer import V1, V2, Serializer, V1JSONSerializer, V2JSONSerializer
@@ -27,10 +31,12 @@ __all__ = [
     "V2",
     "Broadcast",
     "Channel",
+    "ChannelContext",
     "ChannelError",
     "Clock",
     "ConnectInfo",
     "ConnectRefused",
+    "Connection",
     "EncodeError",
     "Endpoint",
     "Error",
@@ -55,6 +61,7 @@ __all__ = [
     "SocketOptions",
     "Stop",
     "SystemClock",
+    "Tracked",
     "V1JSONSerializer",
     "V2JSONSerializer",
     "mount",

@@ -1,12 +1,13 @@
 """Channels: the application's callbacks for one topic on one connection.
 
-Subclass :class:`Channel` and register it on a :class:`~phxpy.socket.Socket` with
-``MySocket.channel("room:*", RoomChannel)``. For every join a new instance is made; its
+Subclass :class:`Channel` and route topics to it from a :class:`~phxpy.socket.Socket`
+(``channels = [("room:*", RoomChannel)]``). For every join a new instance is made; its
 callbacks run one at a time, in the order the client's messages arrived::
 
     class RoomChannel(Channel):
         async def join(self, payload):
-            if payload.get("password") != "secret":
+            rooms = self.app[ROOMS]                  # whatever the aiohttp app stored
+            if not await rooms.may_enter(self.assigns["user_id"], self.topic):
                 return Error({"reason": "unauthorized"})
             return Ok({"welcome": True})
 
@@ -17,19 +18,24 @@ callbacks run one at a time, in the order the client's messages arrived::
             return Ok(payload)                   # reply {"status": "ok", "response": payload}
 
 Payloads from clients are untrusted: validate and authorise them here.
+
+A channel reaches the machinery that runs it only through its :class:`ChannelContext`
+(push, reply, broadcast); it never sees the connection's protocol state, its transport or
+the other channels.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from .endpoint import Endpoint
 from .errors import ChannelError
+from .socket import Socket
 from .types import Event, JoinRef, Payload, Ref, Topic
 
-if TYPE_CHECKING:
-    from .runtime import ChannelRunner
-    from .socket import Socket
+if TYPE_CHECKING:  # only the type: channels do no HTTP themselves
+    from aiohttp import web
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +80,50 @@ class ReplyRef:
     ref: Ref
 
 
+class ChannelContext(Protocol):
+    """What a channel may ask of the machinery that runs it (:mod:`phxpy.channel_server`
+    implements it; a test double may too)."""
+
+    @property
+    def topic(self) -> Topic: ...
+
+    @property
+    def join_ref(self) -> JoinRef: ...
+
+    @property
+    def socket(self) -> Socket: ...
+
+    @property
+    def joined(self) -> bool:
+        """From the ok reply to the join until the channel leaves, stops or its connection
+        closes."""
+        ...
+
+    def push(self, event: Event, payload: Payload) -> None:
+        """Queue ``event`` for this channel's client (dropped once the channel ended)."""
+        ...
+
+    def reply_ref(self) -> ReplyRef:
+        """The message being handled, for a deferred reply (only inside ``handle_in``)."""
+        ...
+
+    def reply(self, to: ReplyRef, reply: Reply) -> None: ...
+
+    async def broadcast(self, event: Event, payload: Payload, *, include_self: bool) -> None:
+        """To every subscriber of the topic, this channel included or not."""
+        ...
+
+
 class Channel:
     """Base class of application channels. Override the ``async`` callbacks you need."""
 
     topic: Topic
     """The topic this instance joined, e.g. ``"room:lobby"``."""
+    join_ref: JoinRef
     socket: Socket
     """The connection's socket; ``socket.assigns`` holds what ``connect`` stored."""
     assigns: dict[str, Any]
     """This channel's own assigns, a copy of the socket's taken at join."""
-    join_ref: JoinRef
-    _runner: ChannelRunner
 
     intercept: ClassVar[frozenset[Event]] = frozenset()
     """Broadcast events that go through :meth:`handle_out` instead of straight to the client.
@@ -92,6 +131,30 @@ class Channel:
     Use sparingly, as Phoenix advises: an intercepted event is handled once per subscriber
     (in each channel's mailbox, in order with its messages) instead of being encoded once
     for all. Other events keep the fastlane."""
+
+    def __init__(self, context: ChannelContext) -> None:
+        """Made by phxpy for each join, before :meth:`join`. A subclass that overrides it
+        must call ``super().__init__(context)``."""
+        self._context = context
+        self.topic = context.topic
+        self.join_ref = context.join_ref
+        self.socket = context.socket
+        self.assigns = dict(context.socket.assigns)
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application the socket is mounted on (``self.app[KEY]``)."""
+        return self.socket.app
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The app's endpoint: broadcasts to other topics, ``endpoint.presence``."""
+        return self.socket.endpoint
+
+    @property
+    def joined(self) -> bool:
+        """True from the ok reply to the join until the channel ends."""
+        return self._context.joined
 
     # ------------------------------------------------------------ callbacks
 
@@ -121,23 +184,21 @@ class Channel:
 
     async def push(self, event: Event, payload: Payload) -> None:
         """Send ``event`` to this channel's client only."""
-        self._runner.push(event, payload)
+        self._context.push(event, payload)
 
     async def broadcast(self, event: Event, payload: Payload) -> None:
         """Send ``event`` to every client joined to this topic, this one included."""
-        await self.socket.endpoint.broadcast(self.topic, event, payload)
+        await self._context.broadcast(event, payload, include_self=True)
 
     async def broadcast_from(self, event: Event, payload: Payload) -> None:
         """Send ``event`` to every client joined to this topic except this one."""
-        await self.socket.endpoint.broadcast(
-            self.topic, event, payload, origin=self._runner.subscriber
-        )
+        await self._context.broadcast(event, payload, include_self=False)
 
     def reply_ref(self) -> ReplyRef:
         """Inside ``handle_in``: keep this, return ``None``, and answer later with
         :meth:`reply` (an asynchronous reply)."""
-        return self._runner.reply_ref()
+        return self._context.reply_ref()
 
     async def reply(self, to: ReplyRef, reply: Reply) -> None:
         """Answer a message whose :meth:`reply_ref` was kept."""
-        self._runner.reply(to, reply)
+        self._context.reply(to, reply)

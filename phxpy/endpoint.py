@@ -1,37 +1,61 @@
-"""The endpoint: what an application holds to reach its sockets from anywhere.
+"""The endpoint: what an application holds to reach its connections from anywhere.
 
-One per application (several socket mounts may share it). It owns the pub/sub, the clock
-and the set of live sessions, and offers :meth:`Endpoint.broadcast` and
-:meth:`Endpoint.disconnect` to any code in the app, e.g. a REST handler.
+One per aiohttp application: every socket mounted on the app shares it. It owns the pub/sub,
+the clock, :class:`~phxpy.presence.Presence` and the set of live connections, and offers
+:meth:`Endpoint.broadcast` and :meth:`Endpoint.disconnect` to any code in the app, e.g. a
+REST handler.
+
+It knows connections only through :class:`Connection` (what it needs to sweep idle ones and
+close them all at shutdown) and channels only as opaque owners whose end it announces
+(:meth:`Endpoint.on_channel_exit`). The machinery that implements both lives in
+:mod:`phxpy.channel_server`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol
 
 from .clock import SystemClock
+from .presence import DEFAULT_INTERVAL, Presence
 from .pubsub import LocalPubSub, PubSub
 from .types import Clock, Event, Payload, Topic
 
-if TYPE_CHECKING:
-    from .presence import Presence
-    from .runtime import ChannelRunner, Session
-
 log = logging.getLogger("phxpy.endpoint")
 
-ChannelExitHook = Callable[["ChannelRunner"], None]
+ChannelExitHook = Callable[[Hashable], None]
+"""Called with the owner (the channel) of whatever ended."""
+
+
+class Connection(Protocol):
+    """What the endpoint may ask of a live connection (a WebSocket, a LongPoll session)."""
+
+    def check_idle(self, now: float) -> None:
+        """Close the connection if it received nothing for longer than its idle timeout."""
+        ...
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the transport to close the connection; it happens asynchronously."""
+        ...
 
 
 class Endpoint:
-    def __init__(self, *, pubsub: PubSub | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        pubsub: PubSub | None = None,
+        clock: Clock | None = None,
+        presence_interval: float = DEFAULT_INTERVAL,
+    ) -> None:
         self.pubsub: PubSub = pubsub if pubsub is not None else LocalPubSub()
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.sessions: set[Session] = set()
+        self._connections: set[Connection] = set()
         self._exit_hooks: list[ChannelExitHook] = []
+        self._sweep_interval: float | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._presence_interval = presence_interval
         self._presence: Presence | None = None
 
     async def broadcast(
@@ -46,50 +70,62 @@ class Endpoint:
         WebSocket clients see close code 1001 and reconnect, running ``connect`` again."""
         await self.pubsub.broadcast(socket_id, "disconnect", {})
 
-    # ------------------------------------------------------------- presence
-
     @property
     def presence(self) -> Presence:
-        """The endpoint's :class:`~phxpy.presence.Presence`, made on first use (or by
-        :meth:`Presence.attach <phxpy.presence.Presence.attach>`, to configure it)."""
+        """The endpoint's :class:`~phxpy.presence.Presence`, made on first use (its
+        coalescing interval is the endpoint's ``presence_interval``)."""
         if self._presence is None:
-            from .presence import Presence
-
-            self._presence = Presence(self)
+            self._presence = Presence(self.pubsub, self.clock, interval=self._presence_interval)
+            self.on_channel_exit(self._presence.owner_exited)
         return self._presence
 
-    @presence.setter
-    def presence(self, presence: Presence) -> None:
-        if self._presence is not None and self._presence is not presence:
-            raise ValueError("this endpoint already has a Presence")
-        self._presence = presence
+    # ---------------------------------------------------------- connections
+
+    def add_connection(self, connection: Connection) -> None:
+        self._connections.add(connection)
+
+    def remove_connection(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+
+    @property
+    def connection_count(self) -> int:
+        """Live connections (WebSockets and LongPoll sessions) on this node."""
+        return len(self._connections)
 
     # ------------------------------------------------------------- channels
 
     def on_channel_exit(self, hook: ChannelExitHook) -> None:
-        """Call ``hook(runner)`` once whenever a channel ends, however it ends (Presence
-        uses it to untrack)."""
+        """Call ``hook(owner)`` once whenever a channel ends, however it ends; ``owner`` is
+        the channel. Presence uses it to untrack."""
         self._exit_hooks.append(hook)
 
-    def channel_exited(self, runner: ChannelRunner) -> None:
+    def channel_exited(self, owner: Hashable) -> None:
         for hook in self._exit_hooks:
             try:
-                hook(runner)
+                hook(owner)
             except Exception:
                 log.exception("channel exit hook failed")
 
     # --------------------------------------------------------------- timers
 
-    def sweep(self) -> None:
-        """Close every session idle for longer than its timeout."""
-        now = self.clock.now()
-        for session in list(self.sessions):
-            session.check_idle(now)
+    def sweep_at_least_every(self, seconds: float) -> None:
+        """Look for idle connections at least this often (each mount asks for a quarter of
+        its idle timeout; the most frequent wins)."""
+        current = self._sweep_interval
+        self._sweep_interval = seconds if current is None else min(current, seconds)
 
-    def start(self, interval: float = 5.0) -> None:
-        """Start the idle sweeper (idempotent)."""
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(interval))
+    def sweep(self) -> None:
+        """Close every connection idle for longer than its timeout."""
+        now = self.clock.now()
+        for connection in list(self._connections):
+            connection.check_idle(now)
+
+    def start(self) -> None:
+        """Start the idle sweeper, if a mount asked for one (idempotent)."""
+        interval = self._sweep_interval
+        if self._sweeper is None and interval is not None:
+            loop = asyncio.get_running_loop()
+            self._sweeper = loop.create_task(self._sweep_forever(interval))
 
     async def _sweep_forever(self, interval: float) -> None:
         while True:
@@ -97,11 +133,11 @@ class Endpoint:
             self.sweep()
 
     async def shutdown(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        """Close every session (1001: phoenix.js reconnects, to another node if any)."""
+        """Close every connection (1001: phoenix.js reconnects, to another node if any)."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
         if self._presence is not None:
             self._presence.close()
-        for session in list(self.sessions):
-            session.sink.close(code, reason)
+        for connection in list(self._connections):
+            connection.close(code, reason)

@@ -4,14 +4,15 @@
 
     class RoomChannel(Channel):
         async def after_join(self):
-            presence = self.socket.endpoint.presence
+            presence = self.endpoint.presence
             await presence.track(self, self.assigns["user_id"], {"online_at": "..."})
             await self.push("presence_state", presence.state_payload(self.topic))
 
 The pushed ``presence_state`` is the joining client's starting point; every change after it
 reaches all subscribers of the topic as a ``presence_diff`` broadcast. A channel's entries go
-away when it ends — leave, crash, duplicate join, dropped connection — through the
-endpoint's channel-exit hook.
+away when it ends — leave, crash, duplicate join, dropped connection — when the endpoint
+reports the channel's exit (:meth:`Presence.owner_exited`). Presence knows a channel only as
+:class:`Tracked`: a topic, whether it is joined, and itself as the entries' opaque owner.
 
 Diffs are coalesced per topic: the first change in a quiet topic is broadcast on the next
 loop iteration; then at most one diff per ``interval`` (endpoint clock) carries everything
@@ -29,9 +30,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .channel import Channel
 from .message import RawJSON
 from .presence_state import (
     Diff,
@@ -42,11 +42,8 @@ from .presence_state import (
     PresenceList,
     PresenceState,
 )
-from .types import Topic
-
-if TYPE_CHECKING:
-    from .endpoint import Endpoint
-    from .runtime import ChannelRunner
+from .pubsub import PubSub
+from .types import Clock, Topic
 
 log = logging.getLogger("phxpy.presence")
 
@@ -66,18 +63,35 @@ class PresenceStats:
     """Diff frames handed to subscribers (each diff times the topic's local subscribers)."""
 
 
+class Tracked(Hashable, Protocol):
+    """What Presence needs of a channel to track on it (a :class:`~phxpy.channel.Channel`
+    is one). The channel itself is the owner of what it tracks: an opaque, hashable key
+    that the endpoint passes to :meth:`Presence.owner_exited` when the channel ends."""
+
+    @property
+    def topic(self) -> Topic: ...
+
+    @property
+    def joined(self) -> bool:
+        """Only a joined channel may track: one that ended (or has not joined yet) would
+        never be reported as ended, and its entries would stay forever."""
+        ...
+
+
 class Presence:
-    """The endpoint's presence service: ``endpoint.presence`` (made on first use), or
-    ``Presence.attach(endpoint, interval=...)`` first to configure it."""
+    """The endpoint's presence service: ``endpoint.presence``, made on first use with the
+    endpoint's pub/sub, clock and ``presence_interval``."""
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        pubsub: PubSub,
+        clock: Clock,
         *,
         interval: float = DEFAULT_INTERVAL,
         state: PresenceState | None = None,
     ) -> None:
-        self.endpoint = endpoint
+        self._pubsub = pubsub
+        self._clock = clock
         self.interval = interval
         """Least time between two diffs of one topic; 0 flushes every loop iteration."""
         self.state = state if state is not None else PresenceState()
@@ -85,21 +99,12 @@ class Presence:
         self._pending: dict[Topic, DiffBatch] = {}
         self._flushers: dict[Topic, asyncio.Task[None]] = {}
         self._closed = False
-        endpoint.on_channel_exit(self._channel_exited)
-
-    @classmethod
-    def attach(cls, endpoint: Endpoint, *, interval: float = DEFAULT_INTERVAL) -> Presence:
-        """The endpoint's presence service, made with these settings (and set as
-        ``endpoint.presence``) unless the endpoint has one already."""
-        if endpoint._presence is None:
-            endpoint.presence = cls(endpoint, interval=interval)
-        return endpoint.presence
 
     # ---------------------------------------------------------------- changes
 
     async def track(
         self,
-        target: Channel | Topic,
+        target: Tracked | Topic,
         key: Any,
         meta: Mapping[str, Any],
         *,
@@ -115,7 +120,7 @@ class Presence:
 
     async def update(
         self,
-        target: Channel | Topic,
+        target: Tracked | Topic,
         key: Any,
         meta: Mapping[str, Any] | Callable[[Meta], Mapping[str, Any]],
         *,
@@ -128,7 +133,7 @@ class Presence:
         return ref
 
     async def untrack(
-        self, target: Channel | Topic, key: Any, *, owner: Hashable | None = None
+        self, target: Tracked | Topic, key: Any, *, owner: Hashable | None = None
     ) -> None:
         topic, who = self._resolve(target, owner)
         self._queue(topic, self.state.untrack(topic, str(key), who))
@@ -153,17 +158,14 @@ class Presence:
 
     # --------------------------------------------------------------- internals
 
-    def _resolve(self, target: Channel | Topic, owner: Hashable | None) -> tuple[Topic, Hashable]:
+    def _resolve(self, target: Tracked | Topic, owner: Hashable | None) -> tuple[Topic, Hashable]:
         if isinstance(target, str):
             return target, owner if owner is not None else self
-        runner = target._runner
-        # Only a joined channel: one that ended (or has not joined yet) would never be
-        # untracked by the exit hook.
-        if runner.session.closed or runner.session.channels.get(target.topic) is not runner:
+        if not target.joined:
             raise PresenceError(
                 f"the channel on {target.topic!r} is not joined (track from after_join on)"
             )
-        return target.topic, owner if owner is not None else runner
+        return target.topic, owner if owner is not None else target
 
     def _snapshot_taken(self, topic: Topic) -> None:
         # Whoever reads the list now holds the pending joins: a meta that leaves within the
@@ -172,8 +174,9 @@ class Presence:
         if batch is not None:
             batch.snapshot_taken()
 
-    def _channel_exited(self, runner: ChannelRunner) -> None:
-        for topic, diff in self.state.untrack_owner(runner).items():
+    def owner_exited(self, owner: Hashable) -> None:
+        """``owner`` (a channel) ended: everything it tracked leaves."""
+        for topic, diff in self.state.untrack_owner(owner).items():
             self._queue(topic, diff)
 
     def _queue(self, topic: Topic, diff: Diff) -> None:
@@ -199,16 +202,16 @@ class Presence:
                 if batch:
                     await self._broadcast(topic, batch.diff())
                 if self.interval > 0:
-                    await self.endpoint.clock.sleep(self.interval)
+                    await self._clock.sleep(self.interval)
         finally:
             if self._flushers.get(topic) is asyncio.current_task():
                 del self._flushers[topic]
 
     async def _broadcast(self, topic: Topic, diff: Diff) -> None:
         self.stats.diffs += 1
-        self.stats.deliveries += self.endpoint.pubsub.subscriber_count(topic)
+        self.stats.deliveries += self._pubsub.subscriber_count(topic)
         try:
-            await self.endpoint.broadcast(topic, DIFF_EVENT, diff.payload())
+            await self._pubsub.broadcast(topic, DIFF_EVENT, diff.payload())
         except Exception:
             log.exception("presence_diff on %r failed", topic)
 

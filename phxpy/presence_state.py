@@ -16,7 +16,7 @@ import base64
 import bisect
 import itertools
 import secrets
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,9 +214,6 @@ class PresenceState:
 
     def get(self, topic: Topic, key: str) -> Metas:
         return list(self._topics.get(topic, {}).get(key, {}).values())
-
-    def tracked_by(self, owner: Owner) -> Iterator[tuple[Topic, str]]:
-        return iter(list(self._owned.get(owner, ())))
 
     def topics(self) -> tuple[Topic, ...]:
         """The topics with at least one presence."""

@@ -1,32 +1,40 @@
-"""The socket: authenticates a connection and routes topics to channels.
+"""The socket: authenticates a connection and routes its topics to channels.
 
 ::
 
     class UserSocket(Socket):
+        channels = [("room:*", RoomChannel)]
+
         async def connect(self, params, connect_info):
-            user = await check_token(params.get("token") or connect_info.auth_token)
+            users = self.app[USERS]                       # whatever the app stored
+            user = await users.check_token(params.get("token") or connect_info.auth_token)
             if user is None:
-                return False                      # HTTP 403, as in Phoenix
+                return False                              # HTTP 403, as in Phoenix
             self.assigns["user_id"] = user.id
             return True
 
         def id(self):
             return f"users_socket:{self.assigns['user_id']}"
 
-    UserSocket.channel("room:*", RoomChannel)
+One instance per connection, made by the transport before ``connect``; it knows its aiohttp
+application (``self.app``), its endpoint and its transport. The routes are a class attribute,
+so a subclass inherits its parent's and may extend them
+(``channels = [*UserSocket.channels, ("admin:*", AdminChannel)]``). This module does not know
+what a channel is: :func:`phxpy.mount` checks that every route names a
+:class:`~phxpy.channel.Channel` subclass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .endpoint import Endpoint
 from .types import Params, Topic
 
-if TYPE_CHECKING:
-    from .channel import Channel
-    from .endpoint import Endpoint
+if TYPE_CHECKING:  # only the types: sockets do no HTTP themselves
+    from aiohttp import web
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,39 +42,47 @@ class ConnectInfo:
     """What ``connect`` may look at besides the params."""
 
     transport: str
-    """``"websocket"`` or ``"longpoll"``."""
+    """``"websocket"``, ``"longpoll"`` (or ``"test"`` in :mod:`phxpy.testing`)."""
     peer: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     auth_token: str | None = None
     """phoenix.js 1.8's ``authToken`` (WebSocket sub-protocol or ``X-Phoenix-AuthToken``)."""
     uri: str = ""
+    request: web.Request | None = None
+    """The HTTP request that opens the connection (the WebSocket upgrade, or the LongPoll
+    GET that starts the session); ``None`` in :mod:`phxpy.testing`."""
+
+
+Route = tuple[str, type]
+"""``(pattern, channel class)``: an exact topic, or a prefix ending in ``*``."""
 
 
 class Socket:
-    """Subclass it, override :meth:`connect` and :meth:`id`, register channels."""
+    """Subclass it, list its ``channels``, override :meth:`connect` and :meth:`id`."""
 
-    _routes: ClassVar[list[tuple[str, type[Channel]]]] = []
+    channels: ClassVar[Sequence[Route]] = ()
+    """The routes, first match wins: ``[("room:*", RoomChannel), ("lobby", Lobby)]``."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._routes = list(cls._routes)  # each subclass its own table (starting from its parent's)
+        for route in cls.channels:
+            if not (isinstance(route, tuple) and len(route) == 2 and isinstance(route[0], str)):
+                raise TypeError(f"{cls.__name__}.channels: {route!r} is not (pattern, channel)")
+            if "*" in route[0][:-1]:
+                raise ValueError(f"a wildcard may only end a topic pattern: {route[0]!r}")
 
-    def __init__(self, endpoint: Endpoint, transport: str) -> None:
+    def __init__(self, endpoint: Endpoint, transport: str, app: web.Application) -> None:
         self.endpoint = endpoint
         self.transport = transport
+        self.app = app
+        """The aiohttp application the socket is mounted on: ``self.app[KEY]`` reaches
+        whatever the app stored (a database pool, settings)."""
         self.assigns: dict[str, Any] = {}
 
     @classmethod
-    def channel(cls, pattern: str, channel: type[Channel]) -> None:
-        """Route topics to ``channel``: an exact topic, or a prefix ending in ``*``.
-        The first registered match wins."""
-        if "*" in pattern[:-1]:
-            raise ValueError(f"a wildcard may only end a topic pattern: {pattern!r}")
-        cls._routes.append((pattern, channel))
-
-    @classmethod
-    def route(cls, topic: Topic) -> type[Channel] | None:
-        for pattern, channel in cls._routes:
+    def route(cls, topic: Topic) -> type | None:
+        """The channel class for ``topic``, or ``None``."""
+        for pattern, channel in cls.channels:
             if pattern.endswith("*"):
                 if topic.startswith(pattern[:-1]):
                     return channel

@@ -1,16 +1,18 @@
-"""Test helpers, in the spirit of ``Phoenix.ChannelTest``: no network, no aiohttp.
+"""Test helpers, in the spirit of ``Phoenix.ChannelTest``: no network, no HTTP server.
 
 ::
 
-    async with connect(UserSocket, {"token": "t"}) as client:
+    async with connect(UserSocket, {"token": "t"}, app=app) as client:
         reply = await client.join("room:lobby", {})
         assert reply.status == "ok"
         ref = await client.push("room:lobby", "ping", {"n": 1})
         await client.assert_reply(ref, "ok", {"n": 1})
         await client.assert_broadcast("room:lobby", "shout", {"hi": True})
 
-Frames go through the real protocol core and the V2 serializer, so a payload that would not
-survive the wire does not survive here either. :class:`FakeClock` makes timeouts testable
+Frames go through the real protocol core, channel server and V2 serializer, so a payload
+that would not survive the wire does not survive here either. Sockets and channels see
+``app`` as ``self.app`` (a fresh, empty ``web.Application`` when none is given; its
+``phxpy.ENDPOINT``, if mounted, is the endpoint). :class:`FakeClock` makes timeouts testable
 without waiting.
 """
 
@@ -25,14 +27,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+
+from .channel_server import Session, check_routes
 from .endpoint import Endpoint
 from .errors import ConnectRefused
 from .message import Frame, Message, RawJSON
 from .pubsub import Broadcast
-from .runtime import Session
 from .serializer import V2, json_dumps
 from .socket import ConnectInfo, Socket
 from .types import Params, Payload, Topic
+from .web import ENDPOINT
 
 DEFAULT_TIMEOUT = 1.0
 
@@ -299,7 +304,7 @@ class ChannelClient:
     async def close(self) -> None:
         for topic, recorder in self._recorders.items():
             self.endpoint.pubsub.unsubscribe(topic, recorder)
-        await self.session.close()
+        await self.session.connection_lost()
 
 
 @asynccontextmanager
@@ -307,14 +312,23 @@ async def connect(
     socket: type[Socket],
     params: Params | None = None,
     *,
+    app: web.Application | None = None,
     endpoint: Endpoint | None = None,
     auth_token: str | None = None,
     max_channels: int | None = 100,
 ) -> AsyncIterator[ChannelClient]:
     """Run ``socket.connect`` and yield a :class:`ChannelClient`. A refused connect raises
-    :class:`~phxpy.errors.ConnectRefused`."""
-    endpoint = endpoint if endpoint is not None else Endpoint()
-    instance = socket(endpoint, "test")
+    :class:`~phxpy.errors.ConnectRefused`.
+
+    ``app`` is what the socket and its channels see as ``self.app`` (default: a new empty
+    application). The endpoint is ``endpoint``, else the app's (``app[phxpy.ENDPOINT]``,
+    set by ``mount``), else a new one.
+    """
+    check_routes(socket)
+    app = app if app is not None else web.Application()
+    if endpoint is None:
+        endpoint = app.get(ENDPOINT) or Endpoint()
+    instance = socket(endpoint, "test", app)
     info = ConnectInfo(transport="test", auth_token=auth_token)
     if not await instance.connect(dict(params or {}), info):
         raise ConnectRefused(403)

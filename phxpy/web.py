@@ -3,9 +3,13 @@
 ::
 
     app = web.Application()
+    app[DB] = database                   # channels and sockets reach it as self.app[DB]
     endpoint = phxpy.mount(app, "/socket", UserSocket, check_origin=["https://example.com"])
     ...
     await endpoint.broadcast("room:lobby", "new_msg", {"body": "hi"})   # from any handler
+
+An application has one :class:`~phxpy.endpoint.Endpoint` (``app[phxpy.ENDPOINT]``), made by
+the first ``mount``; every later mount on the app shares it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ from typing import Any
 
 from aiohttp import web
 
+from .channel_server import check_routes
 from .endpoint import Endpoint
 from .options import SocketOptions
 from .socket import Socket
+from .transports.longpoll import LongPollTransport
 from .transports.websocket import WebSocketTransport
 
 ENDPOINT = web.AppKey("phxpy.endpoint", Endpoint)
+
+MIN_SWEEP_INTERVAL = 1.0
 
 
 def mount(
@@ -32,27 +40,39 @@ def mount(
     **overrides: Any,
 ) -> Endpoint:
     """Serve ``socket`` at ``path`` (``<path>/websocket``, and ``<path>/longpoll`` when
-    enabled). Returns the app's :class:`Endpoint`, created on first use.
+    enabled). Returns the app's :class:`Endpoint`: ``endpoint`` if given (only the first
+    mount of an app may give one), else the one an earlier mount made, else a new one.
 
-    Keyword arguments override fields of :class:`SocketOptions`.
+    Keyword arguments override fields of :class:`SocketOptions`. Raises :class:`TypeError`
+    when a route of ``socket`` is not a :class:`~phxpy.channel.Channel` subclass, and
+    :class:`ValueError` when the app already has another endpoint.
     """
     if options is None:
         options = SocketOptions(**overrides)
     elif overrides:
         raise TypeError("pass either options= or keyword overrides, not both")
+    check_routes(socket)
     existing = app.get(ENDPOINT)
-    if endpoint is None:
-        endpoint = existing if existing is not None else Endpoint()
     if existing is None:
+        endpoint = endpoint if endpoint is not None else Endpoint()
         app[ENDPOINT] = endpoint
-        _manage_lifetime(app, endpoint, options)
+        _manage_lifetime(app, endpoint)
+    elif endpoint is None or endpoint is existing:
+        endpoint = existing
+    else:
+        # Its connections would be neither swept nor closed at shutdown, and
+        # app[ENDPOINT] would name the other one.
+        raise ValueError(
+            "this app already has an endpoint: mount every socket of an app with the same "
+            "one (pass it to the first mount, or no endpoint= at all)"
+        )
+    if options.idle_timeout is not None:
+        endpoint.sweep_at_least_every(max(MIN_SWEEP_INTERVAL, options.idle_timeout / 4))
     base = path.rstrip("/")
     if options.websocket:
         transport = WebSocketTransport(endpoint, socket, options)
         app.router.add_route("*", f"{base}/websocket", transport.handle)
     if options.longpoll:
-        from .transports.longpoll import LongPollTransport
-
         longpoll = LongPollTransport(endpoint, socket, options)
         app.router.add_route("*", f"{base}/longpoll", longpoll.handle)
 
@@ -63,11 +83,9 @@ def mount(
     return endpoint
 
 
-def _manage_lifetime(app: web.Application, endpoint: Endpoint, options: SocketOptions) -> None:
-    sweep_every = max(1.0, (options.idle_timeout or 60.0) / 4)
-
+def _manage_lifetime(app: web.Application, endpoint: Endpoint) -> None:
     async def start(_: web.Application) -> None:
-        endpoint.start(sweep_every)
+        endpoint.start()
 
     async def shutdown(_: web.Application) -> None:
         await endpoint.shutdown()

@@ -1,1 +1,2 @@
-"""aiohttp front-ends that move bytes between HTTP and a :class:`~phxpy.runtime.Session`."""
+"""aiohttp front-ends that move bytes between HTTP and a
+:class:`~phxpy.channel_server.Session`."""

@@ -78,13 +78,14 @@ class Handshake:
         serializer = for_vsn(params.get("vsn"))
         if serializer is None:
             raise Refused(403, f"unsupported vsn {params.get('vsn')!r}")
-        socket = self.socket_class(self.endpoint, transport)
+        socket = self.socket_class(self.endpoint, transport, request.app)
         info = ConnectInfo(
             transport=transport,
             peer=request.remote,
             headers=request.headers,
             auth_token=auth_token,
             uri=str(request.rel_url),
+            request=request,
         )
         try:
             accepted = await socket.connect(params, info)

@@ -1,10 +1,10 @@
 """One LongPoll session: the LongPoll equivalent of a WebSocket connection.
 
-It drives the same :class:`~phxpy.runtime.Session` as the WebSocket transport and is that
-session's :class:`~phxpy.runtime.Sink`: frames wait in a bounded buffer until a poll takes
-them all. At most one poll waits at a time (a newer poll replaces an older one, which ends
-with nothing). POSTed frames are fed to the session one at a time, in order, under a lock,
-so two overlapping POSTs never interleave.
+It drives the same :class:`~phxpy.channel_server.Session` as the WebSocket transport and
+is that session's :class:`~phxpy.channel_server.Sink`: frames wait in a bounded buffer until
+a poll takes them all. At most one poll waits at a time (a newer poll replaces an older one,
+which ends with nothing). POSTed frames are fed to the session one at a time, in order,
+under a lock, so two overlapping POSTs never interleave.
 
 Every wait uses the endpoint's clock, so tests drive the poll window and the expiry with a
 fake clock.
@@ -27,11 +27,11 @@ import enum
 import logging
 from collections.abc import Callable, Sequence
 
+from ..channel_server import Session
 from ..endpoint import Endpoint
 from ..errors import ProtocolError
 from ..message import Frame, reply
 from ..options import SocketOptions
-from ..runtime import Session
 from ..serializer import Serializer
 from ..socket import Socket
 
@@ -137,7 +137,7 @@ class LongPollSession:
         self._wake(_Wake.MESSAGES)
 
     def close(self, code: int, reason: str) -> None:
-        """From the runtime: socket-id ``disconnect`` or server shutdown."""
+        """From the session: socket-id ``disconnect``, idle sweep or server shutdown."""
         self.end(reason)
 
     # ------------------------------------------------------------------ polls
@@ -234,7 +234,7 @@ class LongPollSession:
             return
         log.debug("longpoll session ends: %s", reason)
         self._set_closed()
-        self._closer = asyncio.get_running_loop().create_task(self.session.close())
+        self._closer = asyncio.get_running_loop().create_task(self.session.connection_lost())
 
     def abort(self) -> None:
         """End at once (expiry, app cleanup)."""

@@ -18,11 +18,11 @@ import struct
 
 from aiohttp import WSMsgType, web
 
+from ..channel_server import Session
 from ..endpoint import Endpoint
 from ..errors import ProtocolError
 from ..message import Frame
 from ..options import SocketOptions
-from ..runtime import Session
 from ..socket import Socket
 from .handshake import AUTH_TOKEN_PREFIX, Handshake, Refused, decode_auth_token, query_params
 
@@ -216,4 +216,4 @@ class WebSocketTransport:
             log.exception("websocket session failed")
             await ws.close(code=1011, message=b"internal error")
         finally:
-            await session.close()
+            await session.connection_lost()

@@ -20,6 +20,7 @@ MAX_TOKEN_LENGTH = 4096
 
 
 class UserSocket(Socket):
+    channels = [(f"{EVENT_PREFIX}*", EventChannel), (f"{USER_PREFIX}*", UserChannel)]
     chat: ClassVar[ChatContext]
     """Set on the class :func:`bind_socket` makes for one app."""
 
@@ -44,10 +45,6 @@ class UserSocket(Socket):
 
     def id(self) -> str:
         return socket_id(self.assigns["user_id"])
-
-
-UserSocket.channel(f"{EVENT_PREFIX}*", EventChannel)
-UserSocket.channel(f"{USER_PREFIX}*", UserChannel)
 
 
 def bind_socket(chat: ChatContext) -> type[UserSocket]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from phxpy import Channel, ConnectInfo, Endpoint, Error, Ok, Reply, Socket, Stop
-from phxpy.runtime import MAILBOX_LIMIT
+from phxpy.channel_server import MAILBOX_LIMIT
 from phxpy.testing import connect
 from phxpy.types import Payload
 
@@ -55,13 +55,25 @@ class Room(Channel):
         ended.append((self.topic, reason))
 
 
+class Guarded(Channel):
+    intercept = frozenset({"status", "secret"})
+
+    async def handle_out(self, event: str, payload: Payload) -> Stop | None:
+        if event == "secret":
+            return None  # never forwarded
+        await self.push(event, {**payload, "seen_by": self.socket.assigns["user"]})
+        return Stop("normal") if payload.get("closing") else None
+
+    async def terminate(self, reason: str) -> None:
+        ended.append((self.topic, reason))
+
+
 class UserSocket(Socket):
+    channels = [("room:*", Room), ("guarded:*", Guarded)]
+
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
         self.assigns["user"] = params.get("user", "anon")
         return True
-
-
-UserSocket.channel("room:*", Room)
 
 
 @pytest.fixture(autouse=True)
@@ -179,22 +191,6 @@ async def test_max_channels() -> None:
         assert reply.response == {"reason": "too many channels joined"}
 
 
-class Guarded(Channel):
-    intercept = frozenset({"status", "secret"})
-
-    async def handle_out(self, event: str, payload: Payload) -> Stop | None:
-        if event == "secret":
-            return None  # never forwarded
-        await self.push(event, {**payload, "seen_by": self.socket.assigns["user"]})
-        return Stop("normal") if payload.get("closing") else None
-
-    async def terminate(self, reason: str) -> None:
-        ended.append((self.topic, reason))
-
-
-UserSocket.channel("guarded:*", Guarded)
-
-
 async def test_intercepted_broadcasts_go_through_handle_out() -> None:
     endpoint = Endpoint()
     async with connect(UserSocket, {"user": "al"}, endpoint=endpoint) as client:
@@ -218,11 +214,13 @@ async def test_broadcast_from_skips_the_sender_even_when_intercepting() -> None:
             await self.broadcast_from("status", payload)
             return None
 
-    UserSocket.channel("echo:*", Echo)
+    class EchoSocket(UserSocket):
+        channels = [*UserSocket.channels, ("echo:*", Echo)]
+
     endpoint = Endpoint()
     async with (
-        connect(UserSocket, {"user": "a"}, endpoint=endpoint) as a,
-        connect(UserSocket, {"user": "b"}, endpoint=endpoint) as b,
+        connect(EchoSocket, {"user": "a"}, endpoint=endpoint) as a,
+        connect(EchoSocket, {"user": "b"}, endpoint=endpoint) as b,
     ):
         await a.join("echo:1")
         await b.join("echo:1")
@@ -242,8 +240,10 @@ async def test_a_flooded_channel_slows_its_client_down_and_loses_nothing() -> No
             await gate.wait()
             return Ok({"n": payload["n"]})
 
-    UserSocket.channel("slow:*", Slow)
-    async with connect(UserSocket) as client:
+    class SlowSocket(Socket):
+        channels = [("slow:*", Slow)]
+
+    async with connect(SlowSocket) as client:
         await client.join("slow:1")
 
         async def flood() -> list[str]:

@@ -389,9 +389,8 @@ async def test_a_frame_slower_than_the_window_is_408(
             return Ok()
 
     class SlowSocket(Socket):
-        pass
+        channels = [("slow:*", Slow)]
 
-    SlowSocket.channel("slow:*", Slow)
     app = web.Application()
     phxpy.mount(
         app,

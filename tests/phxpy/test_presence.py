@@ -26,9 +26,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def endpoint(clock: FakeClock) -> Endpoint:
-    endpoint = Endpoint(clock=clock)
-    Presence.attach(endpoint)
-    return endpoint
+    return Endpoint(clock=clock)
 
 
 def presence_of(endpoint: Endpoint) -> Presence:
@@ -207,12 +205,10 @@ async def test_tracking_by_topic_and_errors(endpoint: Endpoint, clock: FakeClock
         await presence.track(channel, "u1", {})
 
 
-async def test_presence_can_be_configured_before_use(clock: FakeClock) -> None:
-    endpoint = Endpoint(clock=clock)
-    presence = Presence.attach(endpoint, interval=0)
-    assert endpoint.presence is presence is Presence.attach(endpoint)
-    with pytest.raises(ValueError):
-        endpoint.presence = Presence(endpoint)
+async def test_presence_interval_is_the_endpoints(clock: FakeClock) -> None:
+    endpoint = Endpoint(clock=clock, presence_interval=0)
+    presence = endpoint.presence
+    assert presence.interval == 0 and endpoint.presence is presence
     async with member(endpoint, "u1") as a, member(endpoint, "u2") as b:
         await joined(a)
         await diff(a)

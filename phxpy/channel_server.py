@@ -1,15 +1,21 @@
-"""Drives one :class:`~phxpy.protocol.SocketProtocol` with real channels.
+"""The machinery: drives one connection's protocol and runs its channels.
+
+This is the one module that knows everything at once: the sans-I/O protocol, the
+application's socket and channels, the endpoint and the pub/sub. The rest of phxpy meets it
+through narrow interfaces: a channel through :class:`~phxpy.channel.ChannelContext`, the
+endpoint through :class:`~phxpy.endpoint.Connection` (and channels as opaque owners whose end
+it announces), the transports through :class:`Session` and :class:`Sink`.
 
 A :class:`Session` is one connection (WebSocket) or one LongPoll session; both transports
 drive it the same way: feed it frames (``receive_text`` / ``receive_binary``), give it a
-:class:`Sink` to write to, and call ``close`` when the connection is gone.
+:class:`Sink` to write to, and call ``connection_lost`` when the connection is gone.
 
 Joins run inline, so a join's reply always precedes anything that belongs to it and the
 next frame of the connection waits for it (as in Phoenix). Every other message goes to its
-channel's mailbox; a channel handles its messages one at a time, in order, in a task that
-exists only while the mailbox is not empty (an idle joined channel costs no task). A crash
-in one channel becomes ``phx_error`` on that topic; the connection and its other channels
-live on.
+channel's mailbox; a :class:`ChannelServer` (Phoenix's ``Channel.Server``) handles its
+channel's messages one at a time, in order, in a task that exists only while the mailbox is
+not empty (an idle joined channel costs no task). A crash in one channel becomes
+``phx_error`` on that topic; the connection and its other channels live on.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from .channel import NORMAL_STOPS, Channel, Reply, ReplyRef, Stop
+from .endpoint import Endpoint
 from .errors import ChannelError, EncodeError
 from .message import Frame
 from .protocol import (
@@ -32,11 +39,8 @@ from .protocol import (
 )
 from .pubsub import Broadcast
 from .serializer import Serializer
-from .types import Event, Payload
-
-if TYPE_CHECKING:
-    from .endpoint import Endpoint
-    from .socket import Socket
+from .socket import Socket
+from .types import Event, JoinRef, Payload, Topic
 
 log = logging.getLogger("phxpy.channel")
 
@@ -61,35 +65,50 @@ class Sink(Protocol):
         ...
 
 
+def check_routes(socket: type[Socket]) -> None:
+    """Raise :class:`TypeError` unless every route of ``socket`` names a
+    :class:`~phxpy.channel.Channel` subclass (the socket module cannot check it: it does
+    not know channels)."""
+    for pattern, target in socket.channels:
+        if not (isinstance(target, type) and issubclass(target, Channel)):
+            raise TypeError(
+                f"{socket.__name__}.channels routes {pattern!r} to {target!r}, "
+                "which is not a phxpy.Channel subclass"
+            )
+
+
 class _AfterJoin:
     """Mailbox item: run ``Channel.after_join``."""
 
 
 _AFTER_JOIN = _AfterJoin()
-_MailboxItem = MessageReceived | LeaveRequested | _AfterJoin | Broadcast
+
+
+_MailboxItem = MessageReceived | LeaveRequested | Broadcast | _AfterJoin
 """A ``Broadcast`` in the mailbox is an intercepted one, for ``Channel.handle_out``."""
 
 
 class _Interceptor:
     """The subscriber of a channel that intercepts events: those go to its mailbox, the
-    rest take the fastlane. Channels without intercepts subscribe their runner directly,
+    rest take the fastlane. Channels without intercepts subscribe their server directly,
     so they pay nothing for this."""
 
-    __slots__ = ("intercept", "runner")
+    __slots__ = ("intercept", "server")
 
-    def __init__(self, runner: ChannelRunner, intercept: frozenset[str]) -> None:
-        self.runner = runner
+    def __init__(self, server: ChannelServer, intercept: frozenset[str]) -> None:
+        self.server = server
         self.intercept = intercept
 
     def deliver(self, broadcast: Broadcast) -> None:
         if broadcast.event in self.intercept:
-            self.runner.enqueue(broadcast)
+            self.server.enqueue(broadcast)
         else:
-            self.runner.deliver(broadcast)
+            self.server.deliver(broadcast)
 
 
 class Session:
-    """One client connection's channels. Created by a transport after ``connect`` succeeded."""
+    """One client connection's channels, created by a transport after ``connect``
+    succeeded. It is the endpoint's :class:`~phxpy.endpoint.Connection`."""
 
     def __init__(
         self,
@@ -113,7 +132,7 @@ class Session:
             idle_timeout=idle_timeout,
             max_channels=max_channels,
         )
-        self.channels: dict[str, ChannelRunner] = {}
+        self.channels: dict[Topic, ChannelServer] = {}
         self.socket_id = socket.id()
         self._idle_close_code = idle_close_code
         self.closed = False
@@ -122,35 +141,39 @@ class Session:
 
     def start(self) -> None:
         """Register with the endpoint; listen on the socket id for ``disconnect``."""
-        self.endpoint.sessions.add(self)
+        self.endpoint.add_connection(self)
         if self.socket_id is not None:
             self.endpoint.pubsub.subscribe(self.socket_id, self)
 
-    async def close(self) -> None:
+    async def connection_lost(self) -> None:
         """The connection is gone: every channel terminates with reason ``"closed"``."""
         if self.closed:
             return
         self.closed = True
-        self.endpoint.sessions.discard(self)
+        self.endpoint.remove_connection(self)
         if self.socket_id is not None:
             self.endpoint.pubsub.unsubscribe(self.socket_id, self)
-        runners = list(self.channels.values())
+        servers = list(self.channels.values())
         self.channels.clear()
-        for runner in runners:
-            runner.detach()
-            runner.cancel()
-        for runner in runners:
-            await runner.terminate("closed")
+        for server in servers:
+            server.detach()
+            server.cancel()
+        for server in servers:
+            await server.terminate("closed")
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the transport to close the connection (``connection_lost`` follows)."""
+        self.sink.close(code, reason)
 
     def deliver(self, broadcast: Broadcast) -> None:
         """Broadcasts on the socket id: ``disconnect`` closes the connection (code 1001, so
         phoenix.js reconnects and runs ``connect`` again); other events are ignored."""
         if broadcast.event == DISCONNECT_EVENT:
-            self.sink.close(CLOSE_GOING_AWAY, "disconnected")
+            self.close(CLOSE_GOING_AWAY, "disconnected")
 
     def check_idle(self, now: float) -> None:
         if self.protocol.idle_expired(now):
-            self.sink.close(self._idle_close_code, "idle timeout")
+            self.close(self._idle_close_code, "idle timeout")
 
     # ---------------------------------------------------------------- input
 
@@ -179,18 +202,18 @@ class Session:
     async def _handle(self, events: list[ProtocolEvent]) -> None:
         for event in events:
             if isinstance(event, MessageReceived):
-                runner = self.channels.get(event.topic)
-                if runner is not None:
-                    runner.enqueue(event)
-                    if runner.backlog >= MAILBOX_LIMIT:
-                        await runner.has_room()
+                server = self.channels.get(event.topic)
+                if server is not None:
+                    server.enqueue(event)
+                    if server.backlog >= MAILBOX_LIMIT:
+                        await server.has_room()
             elif isinstance(event, JoinRequested):
                 await self._join(event)
             else:
-                runner = self.channels.pop(event.topic, None)
-                if runner is not None:
-                    runner.unsubscribe()  # not one broadcast more once the leave is read
-                    runner.enqueue(event)
+                server = self.channels.pop(event.topic, None)
+                if server is not None:
+                    server.unsubscribe()  # not one broadcast more once the leave is read
+                    server.enqueue(event)
 
     async def _join(self, request: JoinRequested) -> None:
         topic = request.topic
@@ -201,22 +224,23 @@ class Session:
         channel_class = self.socket.route(topic)
         if channel_class is None:  # cannot happen: the protocol checked the route
             raise ChannelError(f"no route for {topic!r}")
-        channel = channel_class()
-        runner = ChannelRunner(self, channel, topic, request.join_ref)
+        server: ChannelServer | None = None
         try:
-            result = await channel.join(request.payload)
+            server = ChannelServer(self, channel_class, topic, request.join_ref)
+            result = await server.channel.join(request.payload)
             if not isinstance(result, Reply) or result.status not in ("ok", "error"):
                 raise ChannelError(f"join must return Ok(...) or Error(...), got {result!r}")
             if result.status == "ok":
                 self.protocol.join_accepted(topic, request.join_ref, request.ref, result.response)
         except Exception:
             log.exception("join of %r crashed", topic)
-            runner.exited()
+            if server is not None:
+                server.exited()
             self.protocol.join_refused(topic, request.join_ref, request.ref, JOIN_CRASHED)
             self.flush()
             return
         if result.status == "error":
-            runner.exited()
+            server.exited()
             try:
                 self.protocol.join_refused(topic, request.join_ref, request.ref, result.response)
             except EncodeError:
@@ -224,15 +248,16 @@ class Session:
                 self.protocol.join_refused(topic, request.join_ref, request.ref, JOIN_CRASHED)
             self.flush()
             return
-        self.channels[topic] = runner
+        self.channels[topic] = server
         self.flush()
-        runner.subscribe()
-        if type(channel).after_join is not Channel.after_join:
-            runner.enqueue(_AFTER_JOIN)
+        server.subscribe()
+        if type(server.channel).after_join is not Channel.after_join:
+            server.enqueue(_AFTER_JOIN)
 
 
-class ChannelRunner:
-    """Runs one joined channel: its mailbox, its broadcasts (fastlane), its end."""
+class ChannelServer:
+    """Runs one joined channel: its mailbox, its broadcasts (fastlane), its end. It is the
+    channel's :class:`~phxpy.channel.ChannelContext`."""
 
     __slots__ = (
         "_current",
@@ -251,13 +276,12 @@ class ChannelRunner:
     )
 
     def __init__(
-        self, session: Session, channel: Channel, topic: str, join_ref: str | None
+        self, session: Session, channel_class: type[Channel], topic: Topic, join_ref: JoinRef
     ) -> None:
         self.session = session
         # Held here too: the fastlane reads them once per delivery.
         self.serializer = session.serializer
         self.sink = session.sink
-        self.channel = channel
         self.topic = topic
         self.join_ref = join_ref
         self._mailbox: collections.deque[_MailboxItem] = collections.deque()
@@ -266,15 +290,11 @@ class ChannelRunner:
         self._current: MessageReceived | None = None
         self._subscribed = False
         self._exited = False
-        intercept = type(channel).intercept
-        self.subscriber: ChannelRunner | _Interceptor = (
+        intercept = channel_class.intercept
+        self.subscriber: ChannelServer | _Interceptor = (
             _Interceptor(self, intercept) if intercept else self
         )
-        channel.topic = topic
-        channel.join_ref = join_ref
-        channel.socket = session.socket
-        channel.assigns = dict(session.socket.assigns)
-        channel._runner = self
+        self.channel: Channel = channel_class(self)
 
     # --------------------------------------------------------------- fastlane
 
@@ -292,7 +312,16 @@ class ChannelRunner:
             self._subscribed = False
             self.session.endpoint.pubsub.unsubscribe(self.topic, self.subscriber)
 
-    # ------------------------------------------------------- channel → client
+    # --------------------------------------------------------- ChannelContext
+
+    @property
+    def socket(self) -> Socket:
+        return self.session.socket
+
+    @property
+    def joined(self) -> bool:
+        session = self.session
+        return not session.closed and session.channels.get(self.topic) is self
 
     def push(self, event: Event, payload: Payload) -> None:
         if self._exited:
@@ -312,6 +341,10 @@ class ChannelRunner:
             return
         self.session.protocol.reply(to.topic, to.join_ref, to.ref, reply.status, reply.response)
         self.session.flush()
+
+    async def broadcast(self, event: Event, payload: Payload, *, include_self: bool) -> None:
+        origin = None if include_self else self.subscriber
+        await self.session.endpoint.broadcast(self.topic, event, payload, origin=origin)
 
     # ---------------------------------------------------------------- mailbox
 
@@ -452,7 +485,8 @@ class ChannelRunner:
             self.exited()
 
     def exited(self) -> None:
-        """Run the endpoint's exit hooks (presence leaves) exactly once."""
+        """Tell the endpoint, exactly once, that the channel ended (Presence untracks
+        what it tracked)."""
         if not self._exited:
             self._exited = True
-            self.session.endpoint.channel_exited(self)
+            self.session.endpoint.channel_exited(self.channel)
