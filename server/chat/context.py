@@ -1,9 +1,14 @@
-"""What the socket and its channels share: settings, clock, database, writer, limits."""
+"""What the socket and its channels share: settings, clock, database, writer, limits.
+
+``install_chat`` stores it in the app under :data:`CHAT_CONTEXT`; the socket and its channels
+reach it as ``self.app[CHAT_CONTEXT]``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from aiohttp import web
 
 from phxpy import Endpoint
 from server.chat.guessing import ClaimGuard
@@ -48,9 +53,4 @@ class ChatContext:
         return self.message_writer
 
 
-def chat_of(socket: Any) -> ChatContext:
-    """The chat context of a channel's socket (a class attribute of the app's UserSocket)."""
-    chat = getattr(socket, "chat", None)
-    if not isinstance(chat, ChatContext):
-        raise TypeError(f"the chat channels need the app's UserSocket, got {type(socket).__name__}")
-    return chat
+CHAT_CONTEXT = web.AppKey("chat_context", ChatContext)

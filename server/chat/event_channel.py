@@ -23,7 +23,7 @@ from phxpy.serializer import json_dumps
 from server import render
 from server.chat import payloads
 from server.chat.announce import ROOM_DELETED
-from server.chat.context import ChatContext, chat_of
+from server.chat.context import CHAT_CONTEXT, ChatContext
 from server.chat.presence import track
 from server.chat.topics import EVENT_PREFIX, id_from_topic
 from server.chat.writer import Outcome
@@ -67,7 +67,7 @@ class EventChannel(Channel):
 
     @property
     def chat(self) -> ChatContext:
-        return chat_of(self.socket)
+        return self.app[CHAT_CONTEXT]
 
     # ------------------------------------------------------------------ join
 

@@ -14,6 +14,6 @@ from server.render import timestamp
 async def track(channel: Channel, user_id: UserId, username: str, now: datetime) -> None:
     """Track the channel's user, then push the room's current state to this client
     (phoenix.js's ``Presence`` starts from ``presence_state`` and applies diffs after it)."""
-    presence = channel.socket.endpoint.presence
+    presence = channel.endpoint.presence
     await presence.track(channel, user_id, {"username": username, "online_at": timestamp(now)})
     await channel.push("presence_state", presence.state_payload(channel.topic))

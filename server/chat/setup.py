@@ -9,11 +9,11 @@ from aiohttp import web
 
 import phxpy
 from server.chat.announce import Announcer
-from server.chat.context import ChatContext
+from server.chat.context import CHAT_CONTEXT, ChatContext
 from server.chat.limits import ChatLimits
 from server.chat.live import ChatRealtime
 from server.chat.schedule import RoomScheduler
-from server.chat.socket import UserSocket, bind_socket
+from server.chat.socket import UserSocket
 from server.chat.writer import MessageWriter
 from server.clock import Clock
 from server.config import Settings
@@ -29,7 +29,6 @@ class Chat:
     scheduler: RoomScheduler
     realtime: ChatRealtime
     endpoint: phxpy.Endpoint
-    socket: type[UserSocket]
 
 
 CHAT = web.AppKey("chat", Chat)
@@ -55,18 +54,16 @@ def install_chat(
     announcer = Announcer(endpoint)
     scheduler = RoomScheduler(clock, announcer)
     realtime = ChatRealtime(endpoint, announcer, scheduler)
-    socket = bind_socket(context)
+    app[CHAT_CONTEXT] = context
     phxpy.mount(
         app,
         SOCKET_PATH,
-        socket,
+        UserSocket,
         endpoint=endpoint,
         longpoll=True,
         check_origin=socket_origin_check(settings),
     )
-    chat = Chat(
-        context=context, scheduler=scheduler, realtime=realtime, endpoint=endpoint, socket=socket
-    )
+    chat = Chat(context=context, scheduler=scheduler, realtime=realtime, endpoint=endpoint)
     app[CHAT] = chat
 
     async def run_chat(app: web.Application) -> AsyncIterator[None]:

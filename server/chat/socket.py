@@ -1,17 +1,17 @@
 """The user socket: a user JWT at connect; socket id ``users_socket:<user_id>``.
 
-The token comes as the ``token`` param (the seed's client) or as phoenix.js 1.8's
+The token comes as the ``token`` param (what the fans' app sends) or as phoenix.js 1.8's
 ``authToken``. Missing, malformed, expired or revoked: the connection is refused with 403.
 Sign out, a password change and account deletion disconnect the socket id (see ``live``).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from phxpy import ConnectInfo, ConnectRefused, Socket
 from server.auth.tokens import authenticate_user_token
-from server.chat.context import ChatContext
+from server.chat.context import CHAT_CONTEXT
 from server.chat.event_channel import EventChannel
 from server.chat.topics import EVENT_PREFIX, USER_PREFIX, socket_id
 from server.chat.user_channel import UserChannel
@@ -21,14 +21,12 @@ MAX_TOKEN_LENGTH = 4096
 
 class UserSocket(Socket):
     channels = [(f"{EVENT_PREFIX}*", EventChannel), (f"{USER_PREFIX}*", UserChannel)]
-    chat: ClassVar[ChatContext]
-    """Set on the class :func:`bind_socket` makes for one app."""
 
     async def connect(self, params: dict[str, Any], connect_info: ConnectInfo) -> bool:
         token = params.get("token") or connect_info.auth_token
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             return False
-        chat = self.chat
+        chat = self.app[CHAT_CONTEXT]
         user_id = await authenticate_user_token(chat.db, chat.settings, token, chat.clock.now())
         if user_id is None:
             return False
@@ -45,10 +43,3 @@ class UserSocket(Socket):
 
     def id(self) -> str:
         return socket_id(self.assigns["user_id"])
-
-
-def bind_socket(chat: ChatContext) -> type[UserSocket]:
-    """A UserSocket class for one app: phxpy makes sockets from a class, so the app's chat
-    context travels as a class attribute (no module-level state, two apps in one process
-    stay apart)."""
-    return type("UserSocket", (UserSocket,), {"chat": chat})

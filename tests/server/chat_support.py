@@ -20,6 +20,7 @@ from phxpy.testing import ChannelClient, connect
 from server.app import create_app
 from server.chat.alarm import SteppingClock
 from server.chat.setup import CHAT, Chat
+from server.chat.socket import UserSocket
 from server.config import Settings
 from tests.phoenixjs import ws_url
 from tests.server.api_client import Api, Session
@@ -58,7 +59,7 @@ class World:
 
     def socket(self, user: Session) -> AbstractAsyncContextManager[ChannelClient]:
         """A socket of ``user`` through phxpy.testing (no network)."""
-        return connect(self.chat.socket, {"token": user.token}, endpoint=self.chat.endpoint)
+        return connect(UserSocket, {"token": user.token}, app=self.client.app)
 
     async def event(self, **fields: Any) -> dict[str, Any]:
         return await self.api.create_event(
