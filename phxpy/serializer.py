@@ -1,6 +1,7 @@
 """Serializers: bytes and text to and from :class:`~phxpy.message.Message`, without I/O.
 
-V1 (``vsn`` 1.0.x) is one JSON object per frame and never carries ``join_ref`` out.
+V1 (``vsn`` 1.0.x) is one JSON object per frame (text or binary: the opcode does not matter)
+and never carries ``join_ref`` out.
 V2 (``vsn`` 2.0.x, what phoenix.js speaks) is a JSON array ``[join_ref, ref, topic, event,
 payload]`` per text frame, plus binary frames whose header strings are length-prefixed by
 one byte::
@@ -91,7 +92,8 @@ def _name(value: Any, field: str) -> str:
 
 
 class V1JSONSerializer:
-    """``vsn`` 1.0.0: ``{"topic", "event", "payload", "ref"[, "join_ref"]}``; no binary."""
+    """``vsn`` 1.0.0: ``{"topic", "event", "payload", "ref"[, "join_ref"]}``; no binary
+    payloads."""
 
     vsn = "1.0.0"
 
@@ -112,7 +114,13 @@ class V1JSONSerializer:
         )
 
     def decode_binary(self, data: bytes) -> Message:
-        raise InvalidMessage("binary frames need the V2 serializer (vsn=2.0.0)")
+        """The same JSON object in a binary frame: Phoenix's V1 serializer ignores the
+        opcode, and clients built on Python's ``websockets`` send bytes as binary frames."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidMessage("a V1 binary frame must hold UTF-8 JSON") from None
+        return self.decode_text(text)
 
     def encode(self, message: Message) -> Frame:
         if _has_binary(message):

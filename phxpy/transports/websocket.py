@@ -78,7 +78,10 @@ class DirectSink(_ClosingSink):
 
     def send(self, frame: Frame) -> None:
         transport = self.transport
-        if transport.is_closing():
+        # Nothing may follow a Close frame (RFC 6455 5.5.1). aiohttp marks the WebSocket
+        # closed before it writes its Close, whichever side began, and keeps the transport
+        # open until the peer answers: checking the transport alone is not enough.
+        if self.ws.closed or transport.is_closing():
             return
         transport.write(websocket_frame(frame))
         if transport.get_write_buffer_size() > self.max_buffer:

@@ -13,7 +13,7 @@ from phxpy.errors import EncodeError, InvalidMessage
 from phxpy.message import Message, RawJSON, reply
 from phxpy.serializer import V1, V2, for_vsn, json_dumps
 
-# -- V2 text (PROTOCOL.md §2.2) -----------------------------------------------------------
+# -- V2 text ------------------------------------------------------------------------------
 
 V2_JOIN = '["1","1","room:lobby","phx_join",{"user":"al"}]'
 V2_HEARTBEAT = '[null,"4","phoenix","heartbeat",{}]'
@@ -24,7 +24,7 @@ V2_UNMATCHED = (
     '[null,"5","room:nope","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]'
 )
 
-# -- V2 binary (PROTOCOL.md §2.4 worked example) ------------------------------------------
+# -- V2 binary (a worked example: every kind of frame) -----------------------------------
 
 BIN_CLIENT_PUSH = (
     bytes([0, 1, 2, 10, 6]) + b"3" + b"10" + b"room:lobby" + b"upload" + b"\xde\xad\xbe\xef"
@@ -33,7 +33,7 @@ BIN_REPLY = bytes([1, 1, 2, 10, 2]) + b"3" + b"10" + b"room:lobby" + b"ok" + b"\
 BIN_PUSH = bytes([0, 1, 10, 5]) + b"3" + b"room:lobby" + b"image" + b"\xde\xad\xbe\xef"
 BIN_BROADCAST = bytes([2, 10, 5]) + b"room:lobby" + b"image" + b"\xde\xad\xbe\xef"
 
-# -- V1 (PROTOCOL.md §2.3) ----------------------------------------------------------------
+# -- V1 -----------------------------------------------------------------------------------
 
 V1_JOIN = '{"topic":"room:lobby","event":"phx_join","payload":{},"ref":"1","join_ref":"1"}'
 V1_REPLY = (
@@ -87,11 +87,19 @@ def test_v1_round_trip() -> None:
     assert V1.encode_broadcast("room:lobby", "new_msg", {"body": "hi"}).text() == V1_BROADCAST
 
 
-def test_v1_cannot_carry_binary() -> None:
+def test_v1_cannot_carry_binary_payloads() -> None:
     with pytest.raises(EncodeError):
         V1.encode_broadcast("t", "e", b"x")
     with pytest.raises(InvalidMessage):
-        V1.decode_binary(BIN_CLIENT_PUSH)
+        V1.decode_binary(BIN_CLIENT_PUSH)  # a V2 binary push is not V1 JSON
+
+
+def test_v1_reads_json_from_binary_frames_as_from_text() -> None:
+    """Phoenix's V1 serializer ignores the opcode; clients built on Python's ``websockets``
+    send JSON as bytes (binary frames)."""
+    assert V1.decode_binary(V1_JOIN.encode()) == V1.decode_text(V1_JOIN)
+    with pytest.raises(InvalidMessage):
+        V1.decode_binary(b"\xff" + V1_JOIN.encode())  # not UTF-8
 
 
 @pytest.mark.parametrize(

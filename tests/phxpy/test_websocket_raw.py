@@ -192,10 +192,68 @@ async def test_malformed_frames_close_1011(
         assert await closed(ws) == code
 
 
-async def test_binary_on_v1_closes_1011(twin: TestClient[Any, Any]) -> None:
+async def test_binary_on_v1_that_is_not_json_closes_1011(twin: TestClient[Any, Any]) -> None:
     async with twin.ws_connect("/socket/websocket?token=good-token") as ws:
         await ws.send_bytes(b"\x00\x00\x00\x01\x01te")
         assert await closed(ws) == 1011
+
+
+V1_MESSAGES = [
+    {"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "1"},
+    {"topic": "room:lobby", "event": "phx_join", "payload": {"a": 1}, "ref": "2", "join_ref": "2"},
+    {"topic": "room:lobby", "event": "ping", "payload": {"n": 1}, "ref": "3", "join_ref": "2"},
+    {"topic": "room:lobby", "event": "shout", "payload": {"b": 2}, "ref": "4", "join_ref": "2"},
+    {"topic": "room:other", "event": "ping", "payload": {}, "ref": "5"},
+]
+V1_LEAVE = {"topic": "room:lobby", "event": "phx_leave", "payload": {}, "ref": "6", "join_ref": "2"}
+
+
+async def v1_session(twin: TestClient[Any, Any], binary: bool) -> list[Any]:
+    """What the server answers to :data:`V1_MESSAGES` (five frames: four replies and the
+    shout), then to :data:`V1_LEAVE` (a reply and phx_close), each message sent as a text or
+    a binary frame; sorted, since replies from the channel and from the socket interleave."""
+    answers: list[Any] = []
+
+    async def send(message: dict[str, Any], expect: int) -> None:
+        text = json.dumps(message)
+        await (ws.send_bytes(text.encode()) if binary else ws.send_str(text))
+        for _ in range(expect):
+            answers.append(await frame(ws))
+
+    async with twin.ws_connect("/socket/websocket?token=good-token&user=al") as ws:
+        for message in V1_MESSAGES:
+            await send(message, 0)
+        for _ in range(5):
+            answers.append(await frame(ws))
+        await send(V1_LEAVE, 2)
+        await ws.send_str('{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"hb"}')
+        assert (await frame(ws))["ref"] == "hb"  # nothing else was sent
+    return sorted(answers, key=lambda a: (a["topic"], a["ref"] or "", a["event"]))
+
+
+async def test_v1_json_in_binary_frames_gets_the_same_answers_as_text(
+    twin: TestClient[Any, Any],
+) -> None:
+    """A V1 client (no vsn) that sends its JSON in binary frames, as Python clients built on
+    ``websockets`` do, is served as Phoenix's V1 serializer serves it: like text frames
+    (the server still answers in text frames). It used to be closed with 1011."""
+    as_text = await v1_session(twin, binary=False)
+    as_binary = await v1_session(twin, binary=True)
+    assert as_binary == as_text
+    assert [(a["topic"], a["event"], a["ref"]) for a in as_text] == [
+        ("phoenix", "phx_reply", "1"),
+        ("room:lobby", "shout", None),
+        ("room:lobby", "phx_close", "2"),
+        ("room:lobby", "phx_reply", "2"),
+        ("room:lobby", "phx_reply", "3"),
+        ("room:lobby", "phx_reply", "6"),
+        ("room:other", "phx_reply", "5"),
+    ]
+    assert as_text[3]["payload"] == {
+        "response": {"echo": {"a": 1}, "joined": True},
+        "status": "ok",
+    }
+    assert as_text[6]["payload"] == {"response": {"reason": "unmatched topic"}, "status": "error"}
 
 
 async def test_oversized_frame_closes_1009(aiohttp_client: AiohttpClient) -> None:
@@ -304,4 +362,71 @@ async def test_a_client_that_stops_reading_is_dropped_not_waited_for(
             await good.send_str(json.dumps(["1", str(n + 2), "room:lobby", "shout", big]))
             assert (await frame(good))[3] == "shout"
     await asyncio.wait_for(reader.read(), 10)  # returns at EOF: the server dropped it
+    writer.close()
+
+
+async def raw_upgrade(client: TestClient[Any, Any]) -> tuple[asyncio.StreamReader, Any]:
+    """A WebSocket client written by hand, to see every byte the server sends."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"GET " + WS.encode() + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert b"101" in await reader.readuntil(b"\r\n\r\n")
+    return reader, writer
+
+
+def masked(opcode: int, data: bytes) -> bytes:
+    assert len(data) < 126
+    return bytes((0x80 | opcode, 0x80 | len(data))) + b"\0\0\0\0" + data  # a zero mask
+
+
+async def server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await asyncio.wait_for(reader.readexactly(2), 5)
+    size = head[1] & 0x7F
+    if size == 126:
+        size = int.from_bytes(await reader.readexactly(2), "big")
+    elif size == 127:
+        size = int.from_bytes(await reader.readexactly(8), "big")
+    return head[0] & 0x0F, await reader.readexactly(size)
+
+
+async def test_nothing_is_written_after_the_servers_close_frame(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """RFC 6455 forbids data frames after a Close frame. When the server closes a connection
+    (here: a disconnect by socket id) while that connection's reader is busy (a slow join),
+    aiohttp writes Close and waits for the client's; the connection's channels are still
+    subscribed meanwhile. The fastlane used to check only the transport, which stays open
+    until the client answers, and wrote the room's broadcasts after the Close frame."""
+    joining, gate = asyncio.Event(), asyncio.Event()
+
+    class SlowJoin(phxpy.Channel):
+        async def join(self, payload: Any) -> phxpy.Reply:
+            joining.set()
+            await gate.wait()
+            return phxpy.Ok()
+
+    class Sockets(UserSocket):
+        channels = [("slow:*", SlowJoin), *UserSocket.channels]
+
+    app = web.Application()
+    endpoint = phxpy.mount(app, "/socket", Sockets, check_origin=False)
+    client = await aiohttp_client(app)
+    reader, writer = await raw_upgrade(client)
+    writer.write(masked(0x1, b'["1","1","room:lobby","phx_join",{}]'))
+    opcode, data = await server_frame(reader)
+    assert opcode == 0x1 and json.loads(data)[3] == "phx_reply"
+    writer.write(masked(0x1, b'["2","2","slow:1","phx_join",{}]'))
+    await joining.wait()  # the connection's reader is busy in the join
+
+    await endpoint.disconnect("users_socket:al")
+    opcode, data = await server_frame(reader)
+    assert (opcode, int.from_bytes(data[:2], "big")) == (0x8, 1001)
+    await endpoint.broadcast("room:lobby", "shout", {"after": "close"})
+    gate.set()
+
+    writer.write(masked(0x8, (1000).to_bytes(2, "big")))  # the client's Close: the end
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # not one byte after Close
     writer.close()
