@@ -84,7 +84,20 @@ class _AfterJoin:
 _AFTER_JOIN = _AfterJoin()
 
 
-_MailboxItem = MessageReceived | LeaveRequested | Broadcast | _AfterJoin
+class _Barrier:
+    """Mailbox item: tell a waiter that everything queued before it has been handled."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self._done = done
+
+    def release(self) -> None:
+        if not self._done.done():
+            self._done.set_result(None)
+
+
+_MailboxItem = MessageReceived | LeaveRequested | Broadcast | _AfterJoin | _Barrier
 """A ``Broadcast`` in the mailbox is an intercepted one, for ``Channel.handle_out``."""
 
 
@@ -357,6 +370,11 @@ class ChannelServer:
     def backlog(self) -> int:
         return len(self._mailbox)
 
+    @property
+    def busy(self) -> bool:
+        """Something is queued or being handled."""
+        return bool(self._mailbox) or self._task is not None
+
     async def has_room(self) -> None:
         """Until the mailbox is down to half its limit (or the channel is gone)."""
         if self._room is None:
@@ -364,9 +382,24 @@ class ChannelServer:
         self._room.clear()
         await self._room.wait()
 
+    async def settled(self) -> None:
+        """Until everything queued so far has been handled (or dropped, if the channel
+        ended): a round trip through the mailbox, for :mod:`phxpy.testing`."""
+        if self._exited or (not self._mailbox and self._task is None):
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.enqueue(_Barrier(done))
+        await done
+
     def _wake_reader(self) -> None:
         if self._room is not None and len(self._mailbox) <= MAILBOX_LIMIT // 2:
             self._room.set()
+
+    def _drop_mailbox(self) -> None:
+        for item in self._mailbox:
+            if isinstance(item, _Barrier):
+                item.release()
+        self._mailbox.clear()
 
     async def _run(self) -> None:
         try:
@@ -380,10 +413,13 @@ class ChannelServer:
                     alive = False
                 elif isinstance(item, Broadcast):
                     alive = await self._handle_out(item)
+                elif isinstance(item, _Barrier):
+                    item.release()
+                    alive = True
                 else:
                     alive = await self._after_join()
                 if not alive:
-                    self._mailbox.clear()
+                    self._drop_mailbox()
                     break
         finally:
             self._task = None
@@ -467,7 +503,7 @@ class ChannelServer:
         task = self._task
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-        self._mailbox.clear()
+        self._drop_mailbox()
         self._wake_reader()
 
     def kill(self) -> None:

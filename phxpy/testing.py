@@ -14,6 +14,11 @@ that would not survive the wire does not survive here either. Sockets and channe
 ``app`` as ``self.app`` (a fresh, empty ``web.Application`` when none is given; its
 ``phxpy.ENDPOINT``, if mounted, is the endpoint). :class:`FakeClock` makes timeouts testable
 without waiting.
+
+Refutations (:meth:`ChannelClient.refute_push`, :meth:`ChannelClient.refute_broadcast`) do
+not wait for time to pass: they make a round trip first (:meth:`ChannelClient.sync`), after
+which whatever the server had been asked to do has been done, so they fail only when the
+frame was really sent.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import heapq
 import itertools
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,7 +38,7 @@ from aiohttp import web
 from .channel_server import Session, check_routes
 from .endpoint import Endpoint
 from .errors import ConnectRefused
-from .message import Frame, Message, RawJSON
+from .message import HEARTBEAT, PHOENIX_TOPIC, PHX_REPLY, Frame, Message, RawJSON
 from .pubsub import Broadcast
 from .serializer import V2, json_dumps
 from .socket import ConnectInfo, Socket
@@ -134,11 +140,32 @@ class _RecordingSink:
 
 
 class _BroadcastRecorder:
+    """Every broadcast on one topic, as the pub/sub delivered it."""
+
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Broadcast] = asyncio.Queue()
+        self.pending: list[Broadcast] = []
+        """Received and not yet matched by an assertion."""
 
     def deliver(self, broadcast: Broadcast) -> None:
         self.queue.put_nowait(broadcast)
+
+    async def take(self, event: str, timeout: float) -> Broadcast:
+        for index, broadcast in enumerate(self.pending):
+            if broadcast.event == event:
+                return self.pending.pop(index)
+        async with asyncio.timeout(timeout):
+            while True:
+                broadcast = await self.queue.get()
+                if broadcast.event == event:
+                    return broadcast
+                self.pending.append(broadcast)
+
+    def arrived(self) -> list[Broadcast]:
+        """Everything received so far, kept for later assertions."""
+        while not self.queue.empty():
+            self.pending.append(self.queue.get_nowait())
+        return self.pending
 
 
 def _stringify(payload: Payload) -> Payload:
@@ -155,6 +182,11 @@ def _is_push(frame: Received, topic: Topic, event: str) -> bool:
     if frame.topic != topic or frame.event != event:
         return False
     return frame.ref is None or event in ("phx_close", "phx_error")
+
+
+# The test connections of each endpoint: a round trip settles all of them, since what one
+# client does (a shout) reaches the others through their channels.
+_CLIENTS: weakref.WeakKeyDictionary[Endpoint, set[ChannelClient]] = weakref.WeakKeyDictionary()
 
 
 class ChannelClient:
@@ -234,6 +266,45 @@ class ChannelClient:
                     return frame
                 self._pending.append(frame)
 
+    def _arrived(self) -> list[Received]:
+        """Every frame received so far and not yet matched, kept for later assertions."""
+        while not self._sink.queue.empty():
+            self._pending.append(self._sink.queue.get_nowait())
+        return self._pending
+
+    async def sync(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """A round trip, as a client pings its server: once it returns, everything the
+        server had been asked to do has been done and what it sent has arrived.
+
+        Every channel of every test connection on this endpoint first handles all its
+        mailbox holds (messages, intercepted broadcasts), then this connection's heartbeat
+        is answered. Work that waits for something else (a clock, a timer, another
+        process) is not covered: advance the clock, or assert what comes first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._round_trip()
+        except TimeoutError:
+            raise AssertionError(f"the server was still busy after {timeout}s") from None
+
+    async def _round_trip(self) -> None:
+        await asyncio.sleep(0)  # what is ready to run (a task just created) runs first
+        while True:
+            servers = [
+                server
+                for client in _CLIENTS.get(self.endpoint, ())
+                for server in list(client.session.channels.values())
+                if server.busy
+            ]
+            if not servers:
+                break
+            for server in servers:
+                await server.settled()
+        ref = f"sync-{next(self._refs)}"
+        await self.session.receive_text(
+            json_dumps([None, ref, PHOENIX_TOPIC, HEARTBEAT, {}]).decode("utf-8")
+        )
+        await self.receive(lambda f: f.event == PHX_REPLY and f.ref == ref, DEFAULT_TIMEOUT)
+
     async def assert_reply(
         self,
         ref: str,
@@ -266,44 +337,49 @@ class ChannelClient:
             assert frame.payload == _stringify(payload), f"push payload {frame.payload!r}"
         return frame
 
-    async def refute_push(self, topic: Topic, event: str, timeout: float = 0.05) -> None:
-        try:
-            frame = await self.receive(lambda f: f.topic == topic and f.event == event, timeout)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected push {frame!r}")
+    async def refute_push(self, topic: Topic, event: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """No push (or broadcast) of ``event`` on ``topic`` has arrived and not been
+        asserted, after a round trip (:meth:`sync`; ``timeout`` bounds it)."""
+        await self.sync(timeout)
+        for frame in self._arrived():
+            if _is_push(frame, topic, event):
+                raise AssertionError(f"unexpected push {frame!r}")
 
     async def assert_broadcast(
         self, topic: Topic, event: str, payload: Any = ..., timeout: float = DEFAULT_TIMEOUT
     ) -> Broadcast:
+        """The first broadcast of ``event`` on ``topic`` not yet asserted; broadcasts of
+        other events stay for later assertions."""
         recorder = self._recorders.get(topic)
         if recorder is None:
             raise AssertionError(f"join {topic!r} first: broadcasts are recorded from the join")
-        async with asyncio.timeout(timeout):
-            while True:
-                broadcast = await recorder.queue.get()
-                if broadcast.event == event:
-                    break
+        try:
+            broadcast = await recorder.take(event, timeout)
+        except TimeoutError:
+            raise AssertionError(f"no broadcast {event!r} on {topic!r} within {timeout}s") from None
         if payload is not ...:
             assert _stringify(broadcast.payload) == _stringify(payload), broadcast.payload
         return broadcast
 
-    async def refute_broadcast(self, topic: Topic, event: str, timeout: float = 0.05) -> None:
+    async def refute_broadcast(
+        self, topic: Topic, event: str, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        """No broadcast of ``event`` on ``topic`` has been made and not been asserted,
+        after a round trip (:meth:`sync`)."""
         recorder = self._recorders.get(topic)
         if recorder is None:
             return
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    broadcast = await recorder.queue.get()
-                    if broadcast.event == event:
-                        raise AssertionError(f"unexpected broadcast {broadcast.payload!r}")
-        except TimeoutError:
-            return
+        await self.sync(timeout)
+        for broadcast in recorder.arrived():
+            if broadcast.event == event:
+                raise AssertionError(f"unexpected broadcast {broadcast.payload!r}")
 
     async def close(self) -> None:
         for topic, recorder in self._recorders.items():
             self.endpoint.pubsub.unsubscribe(topic, recorder)
+        clients = _CLIENTS.get(self.endpoint)
+        if clients is not None:
+            clients.discard(self)
         await self.session.connection_lost()
 
 
@@ -336,6 +412,7 @@ async def connect(
     session = Session(endpoint, instance, V2, sink, idle_timeout=None, max_channels=max_channels)
     session.start()
     client = ChannelClient(endpoint, session, sink)
+    _CLIENTS.setdefault(endpoint, set()).add(client)
     try:
         yield client
     finally:
