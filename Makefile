@@ -12,10 +12,11 @@ BROWSER_STAMP := tests/browser/node_modules/.installed
 
 .PHONY: run test lint typecheck pytest bench bench-chat twin setup clean
 
-$(STAMP): setup.cfg pyproject.toml
+# phxpy and the service are two distributions; both are installed editable, in one command.
+$(STAMP): setup.cfg pyproject.toml phxpy/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e ./phxpy -e '.[test]'
 	touch $(STAMP)
 
 $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
