@@ -19,8 +19,6 @@ PHX_REPLY = "phx_reply"
 PHX_CLOSE = "phx_close"
 PHX_ERROR = "phx_error"
 
-RESERVED_EVENTS = frozenset({HEARTBEAT, PHX_JOIN, PHX_LEAVE, PHX_REPLY, PHX_CLOSE, PHX_ERROR})
-
 
 @dataclass(frozen=True, slots=True)
 class Message:

@@ -56,15 +56,14 @@ class ChannelState(enum.Enum):
 class JoinRequested:
     """Run the channel's join for ``topic``, then call ``join_accepted`` or ``join_refused``.
 
-    ``replaces`` is the join_ref of a channel already on this topic (a duplicate join): the
-    caller must stop that channel without running its terminate hook, as Phoenix does.
+    ``replaced``: a channel is already on this topic (a duplicate join); the caller must stop
+    it without running its terminate hook, as Phoenix does.
     """
 
     topic: Topic
     join_ref: JoinRef
     ref: Ref
     payload: Payload
-    replaces: JoinRef | None = None
     replaced: bool = False
 
 
@@ -182,7 +181,6 @@ class SocketProtocol:
                 msg.join_ref,
                 msg.ref,
                 msg.payload,
-                replaces=old.join_ref if old else None,
                 replaced=old is not None,
             )
         ]
@@ -244,14 +242,6 @@ class SocketProtocol:
     def state(self, topic: Topic) -> ChannelState | None:
         channel = self._channels.get(topic)
         return channel.state if channel else None
-
-    def join_ref(self, topic: Topic) -> JoinRef:
-        channel = self._channels.get(topic)
-        return channel.join_ref if channel else None
-
-    @property
-    def topics(self) -> list[Topic]:
-        return list(self._channels)
 
     # --------------------------------------------------------------- helpers
 

@@ -1,11 +1,12 @@
 """Plain data the service passes around, and the errors its rules raise.
 
 Nothing here knows about HTTP or SQL: the db layer returns these dataclasses and raises these
-errors, the API turns them into JSON, and the chat (issue 5) can use them as they are.
+errors, the API turns them into JSON, and the live chat uses them as they are.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,17 @@ TicketId = str
 RoomId = str
 MessageId = str
 NotificationId = str
+
+
+def canonical_uuid(value: object) -> str | None:
+    """The canonical lower-case form of a UUID string, or None if ``value`` is not one (any
+    id a client sends, in a path, a body or a topic, goes through here)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 class RoomStatus(StrEnum):

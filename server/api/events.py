@@ -7,14 +7,7 @@ from aiohttp import web
 from server import policy, render
 from server.api.live import announce
 from server.api.render import data_response
-from server.api.validation import (
-    Fields,
-    canonical_uuid,
-    nested_object,
-    path_id,
-    query_int,
-    read_json_object,
-)
+from server.api.validation import Fields, nested_object, path_id, query_int, read_json_object
 from server.auth.guard import signed_in_user
 from server.db import events as event_store
 from server.db import messages as message_store
@@ -30,15 +23,18 @@ from server.domain import (
     NewEvent,
     NotFound,
     NotificationKind,
+    canonical_uuid,
 )
 from server.keys import CLOCK, DB, REALTIME
+from server.limits import (
+    EVENT_DESCRIPTION_MAX_LENGTH,
+    EVENT_LOCATION_MAX_LENGTH,
+    EVENT_NAME_MAX_LENGTH,
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    MAX_REPLY_BYTES,
+)
 
-NAME_MAX_LENGTH = 200
-LOCATION_MAX_LENGTH = 200
-DESCRIPTION_MAX_LENGTH = 5000
-HISTORY_DEFAULT_LIMIT = 50
-HISTORY_MAX_LIMIT = 100
-MAX_PAGE_BYTES = 512 * 1024
 # Changes that matter to someone holding a ticket, who is then notified.
 HOLDER_RELEVANT_FIELDS = frozenset({"start_time", "end_time", "location"})
 
@@ -47,9 +43,9 @@ async def create_event(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     fields = Fields(nested_object(body, "event"))
     new = NewEvent(
-        name=fields.text("name", max_length=NAME_MAX_LENGTH),
-        description=fields.text("description", max_length=DESCRIPTION_MAX_LENGTH),
-        location=fields.text("location", max_length=LOCATION_MAX_LENGTH),
+        name=fields.text("name", max_length=EVENT_NAME_MAX_LENGTH),
+        description=fields.text("description", max_length=EVENT_DESCRIPTION_MAX_LENGTH),
+        location=fields.text("location", max_length=EVENT_LOCATION_MAX_LENGTH),
         start_time=fields.timestamp("start_time"),
         end_time=fields.timestamp("end_time"),
     )
@@ -70,9 +66,9 @@ async def update_event(request: web.Request) -> web.Response:
         raise NotFound("event")
     fields = Fields(nested_object(body, "event"))
     changes = EventChanges(
-        name=fields.optional_text("name", max_length=NAME_MAX_LENGTH),
-        description=fields.optional_text("description", max_length=DESCRIPTION_MAX_LENGTH),
-        location=fields.optional_text("location", max_length=LOCATION_MAX_LENGTH),
+        name=fields.optional_text("name", max_length=EVENT_NAME_MAX_LENGTH),
+        description=fields.optional_text("description", max_length=EVENT_DESCRIPTION_MAX_LENGTH),
+        location=fields.optional_text("location", max_length=EVENT_LOCATION_MAX_LENGTH),
         start_time=fields.optional_timestamp("start_time"),
         end_time=fields.optional_timestamp("end_time"),
     )
@@ -176,7 +172,7 @@ async def list_messages(request: web.Request) -> web.Response:
             conn, event.chat_room.id, before=before, limit=limit or HISTORY_DEFAULT_LIMIT
         )
     # As many of the newest as fit in one reply; the client pages back from the oldest.
-    encoded, _ = render.messages_within(messages, MAX_PAGE_BYTES)
+    encoded, _ = render.messages_within(messages, MAX_REPLY_BYTES)
     return data_response([render.message(message) for message in messages[-len(encoded) :]])
 
 

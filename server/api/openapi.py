@@ -11,6 +11,16 @@ from typing import Any
 
 from server.api.routes import ROUTES, ResponseBody, Route
 from server.auth.guard import Access
+from server.limits import (
+    EMAIL_MAX_LENGTH,
+    EVENT_DESCRIPTION_MAX_LENGTH,
+    EVENT_LOCATION_MAX_LENGTH,
+    EVENT_NAME_MAX_LENGTH,
+    PASSWORD_MAX_BYTES,
+    PASSWORD_MIN_LENGTH,
+    TICKET_NUMBER_MAX_LENGTH,
+    USERNAME_MAX_LENGTH,
+)
 
 JSONSchema = dict[str, Any]
 
@@ -52,10 +62,12 @@ def _record(properties: Mapping[str, JSONSchema]) -> JSONSchema:
 
 _PASSWORD: JSONSchema = {
     "type": "string",
-    "minLength": 8,
-    "description": "The plain password (at most 72 bytes in UTF-8); only its bcrypt hash "
-    "is stored. The seed calls it password_hash.",
+    "minLength": PASSWORD_MIN_LENGTH,
+    "description": f"The plain password (at most {PASSWORD_MAX_BYTES} bytes in UTF-8); only "
+    "its bcrypt hash is stored. The fans' app sends it as password_hash.",
 }
+_USERNAME: JSONSchema = {"type": "string", "maxLength": USERNAME_MAX_LENGTH}
+_EMAIL: JSONSchema = {"type": "string", "maxLength": EMAIL_MAX_LENGTH}
 _CURRENT_PASSWORD: dict[str, JSONSchema] = {
     "current_password": {
         "type": "string",
@@ -66,9 +78,9 @@ _CURRENT_PASSWORD: dict[str, JSONSchema] = {
     "current_password_hash": {"type": "string", "description": "Same as current_password"},
 }
 _EVENT_FIELDS: dict[str, JSONSchema] = {
-    "name": {"type": "string", "maxLength": 200},
-    "description": {"type": "string", "maxLength": 5000},
-    "location": {"type": "string", "maxLength": 200},
+    "name": {"type": "string", "maxLength": EVENT_NAME_MAX_LENGTH},
+    "description": {"type": "string", "maxLength": EVENT_DESCRIPTION_MAX_LENGTH},
+    "location": {"type": "string", "maxLength": EVENT_LOCATION_MAX_LENGTH},
     "start_time": _TIME_IN,
     "end_time": {**_TIME_IN, "description": "After start_time. " + _TIME_IN["description"]},
 }
@@ -151,8 +163,8 @@ SCHEMAS: dict[str, JSONSchema] = {
         {
             "user_params": _object(
                 {
-                    "username": {"type": "string", "maxLength": 50},
-                    "email": {"type": "string", "maxLength": 160},
+                    "username": _USERNAME,
+                    "email": _EMAIL,
                     "password_hash": _PASSWORD,
                     "password": {**_PASSWORD, "description": "Same as password_hash"},
                 },
@@ -163,7 +175,7 @@ SCHEMAS: dict[str, JSONSchema] = {
     ),
     "SignInRequest": _object(
         {
-            "email": {"type": "string"},
+            "email": _EMAIL,
             "password_hash": {"type": "string", "description": "The plain password"},
             "password": {"type": "string", "description": "Same as password_hash"},
         },
@@ -175,8 +187,8 @@ SCHEMAS: dict[str, JSONSchema] = {
                 "id": _UUID,
                 "user_params": _object(
                     {
-                        "username": {"type": "string", "maxLength": 50},
-                        "email": {"type": "string", "maxLength": 160},
+                        "username": _USERNAME,
+                        "email": _EMAIL,
                         "password_hash": _PASSWORD,
                         "password": {**_PASSWORD, "description": "Same as password_hash"},
                     }
@@ -195,12 +207,15 @@ SCHEMAS: dict[str, JSONSchema] = {
         'is a 422 on that field ({"current_password": ["is not valid"]}).',
     },
     "TicketFields": _object(
-        {"ticket_number": {"type": "string", "maxLength": 100}, "event_id": _UUID},
+        {
+            "ticket_number": {"type": "string", "maxLength": TICKET_NUMBER_MAX_LENGTH},
+            "event_id": _UUID,
+        },
         required=["ticket_number", "event_id"],
     ),
     "CreateTicketRequest": {
         **_object({"ticket": _ref("TicketFields"), "ticket_params": _ref("TicketFields")}),
-        "description": 'The ticket under "ticket" (or "ticket_params", as the seed names it).',
+        "description": 'The ticket under "ticket" (or "ticket_params").',
     },
 }
 

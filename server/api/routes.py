@@ -14,6 +14,7 @@ from aiohttp import web
 
 from server.api import events, meta, notifications, tickets, users
 from server.auth.guard import Access, Handler, guarded
+from server.limits import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 
 # A response body: the name of a component schema, sent inside {"data": ...} ("Name[]" for a
 # list of them); None for no body or for the standard error body of an error status; or a
@@ -127,8 +128,8 @@ ROUTES: tuple[Route, ...] = (
             ),
             QueryParam(
                 "limit",
-                "How many messages at most (default 50)",
-                {"type": "integer", "minimum": 1, "maximum": 100},
+                f"How many messages at most (default {HISTORY_DEFAULT_LIMIT})",
+                {"type": "integer", "minimum": 1, "maximum": HISTORY_MAX_LIMIT},
             ),
         ),
         responses={200: "Message[]", 404: None, 422: None},
@@ -192,11 +193,11 @@ ROUTES: tuple[Route, ...] = (
         "/api/users/delete/{id}",
         users.delete_user,
         Access.USER,
-        "Delete the signed-in user's own account (the original design's example path); needs its "
+        "Delete the signed-in user's own account (the same, at a shorter path); needs its "
         "current password",
         request_body="DeleteUserRequest",
         responses={204: None, 404: None, 429: None, 503: None},
-        operation="delete_user_seed_path",
+        operation="delete_user_short_path",
     ),
     # -- tickets (the reservation system) -----------------------------------------------------
     Route(

@@ -9,8 +9,7 @@ from server.api.render import data_response
 from server.api.validation import Fields, nested_object, path_id, read_json_object
 from server.db import tickets as ticket_store
 from server.keys import CLOCK, DB
-
-TICKET_NUMBER_MAX_LENGTH = 100
+from server.limits import TICKET_NUMBER_MAX_LENGTH
 
 
 async def create_ticket(request: web.Request) -> web.Response:

@@ -9,15 +9,15 @@ from server.api.current_password import confirm, confirmed, read_current_passwor
 from server.api.live import announce
 from server.api.peer import address_of, still_connected
 from server.api.render import data_response
-from server.api.validation import Fields, canonical_uuid, nested_object, read_json_object
+from server.api.validation import Fields, nested_object, read_json_object
 from server.auth.guard import signed_in_user
 from server.auth.tokens import issue_token
 from server.db import tokens as token_store
 from server.db import users as user_store
-from server.domain import BLANK, Forbidden, Invalid, Unauthorized, UserChanges
+from server.domain import BLANK, Forbidden, Invalid, Unauthorized, UserChanges, canonical_uuid
 from server.keys import CLOCK, DB, PASSWORDS, REALTIME, SETTINGS, THROTTLE
+from server.limits import EMAIL_MAX_LENGTH, USERNAME_MAX_LENGTH
 
-USERNAME_MAX_LENGTH = 50
 # The fields of user_params that need the current password to change.
 CREDENTIAL_FIELDS = ("email", "password", "password_hash")
 
@@ -46,7 +46,7 @@ async def sign_up(request: web.Request) -> web.Response:
 async def sign_in(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     fields = Fields(body)
-    email = (fields.text("email", max_length=160)).lower()
+    email = (fields.text("email", max_length=EMAIL_MAX_LENGTH)).lower()
     password = fields.optional_password(required=True, check_strength=False) or ""
     fields.check()
 

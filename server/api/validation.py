@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from server.auth.passwords import MAX_PASSWORD_BYTES
-from server.domain import BLANK, INVALID, Invalid, NotFound, is_storable_text
+from server.domain import BLANK, INVALID, Invalid, NotFound, canonical_uuid, is_storable_text
+from server.limits import EMAIL_MAX_LENGTH, PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH
 
-MIN_PASSWORD_LENGTH = 8
 INVALID_FORMAT = "has invalid format"
 
-# "2025-01-01 19:00:07" (the seed's format) or ISO 8601 with T, optional seconds, fraction and
-# offset. Stricter than datetime.fromisoformat, which would also take dates without a time.
+# "2025-01-01 19:00:07" (what the reservation system sends) or ISO 8601 with T, optional
+# seconds, fraction and offset. Stricter than datetime.fromisoformat, which would also take
+# dates without a time.
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?",
     re.IGNORECASE,
@@ -58,16 +57,6 @@ def nested_object(body: Mapping[str, Any], key: str, *aliases: str) -> Mapping[s
                 raise Invalid.field(name, INVALID)
             return value
     raise Invalid.field(key, BLANK)
-
-
-def canonical_uuid(value: object) -> str | None:
-    """The canonical lower-case form of a UUID string, or None if it is not one."""
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 def path_id(request: web.Request, name: str) -> str:
@@ -153,7 +142,7 @@ class Fields:
 
     def optional_email(self, name: str = "email", *, required: bool = False) -> str | None:
         """Compared and stored in lower case, so one address cannot sign up twice."""
-        value = self.optional_text(name, max_length=160, required=required)
+        value = self.optional_text(name, max_length=EMAIL_MAX_LENGTH, required=required)
         if value is None:
             return None
         if not _EMAIL.fullmatch(value):
@@ -171,8 +160,8 @@ class Fields:
         required: bool = False,
         check_strength: bool = True,
     ) -> str | None:
-        """The plain password, from the first of ``names`` present. The seed calls it
-        ``password_hash``, but it is what the user typed; only its bcrypt hash is stored."""
+        """The plain password, from the first of ``names`` present. The fans' app sends it
+        as ``password_hash``, but it is what the user typed; only its bcrypt hash is stored."""
         name = next((n for n in names if n in self._data), names[0])
         raw = self._data.get(name, _ABSENT)
         if raw is _ABSENT:
@@ -185,11 +174,11 @@ class Fields:
         if not isinstance(raw, str) or not is_storable_text(raw):
             self.add_error(name, INVALID)
             return None
-        if len(raw.encode("utf-8")) > MAX_PASSWORD_BYTES:
-            self.add_error(name, f"should be at most {MAX_PASSWORD_BYTES} byte(s)")
+        if len(raw.encode("utf-8")) > PASSWORD_MAX_BYTES:
+            self.add_error(name, f"should be at most {PASSWORD_MAX_BYTES} byte(s)")
             return None
-        if check_strength and len(raw) < MIN_PASSWORD_LENGTH:
-            self.add_error(name, f"should be at least {MIN_PASSWORD_LENGTH} character(s)")
+        if check_strength and len(raw) < PASSWORD_MIN_LENGTH:
+            self.add_error(name, f"should be at least {PASSWORD_MIN_LENGTH} character(s)")
             return None
         return raw
 

@@ -15,8 +15,6 @@ import bcrypt
 
 from server.auth.hashing_pool import HashingPool, StillWanted, Turn
 
-# bcrypt reads at most 72 bytes; bcrypt 5 refuses longer input instead of truncating it.
-MAX_PASSWORD_BYTES = 72
 _DUMMY_PASSWORD = b"not a password"
 
 

@@ -9,21 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.domain import is_readable_text, is_storable_text
+from server.limits import (
+    CLIENT_ID_MAX_LENGTH,
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    MESSAGE_MAX_LENGTH,
+    TICKET_NUMBER_MAX_LENGTH,
+)
+from server.limits import LATEST_MESSAGES as LATEST_MESSAGES  # the channel reads them here
+from server.limits import MAX_CATCH_UP as MAX_CATCH_UP
+from server.limits import MAX_REPLY_BYTES as MAX_REPLY_BYTES
 
-MAX_CONTENT_LENGTH = 4000
 CONTENT_TYPES = frozenset({"text"})
-MAX_CLIENT_ID_LENGTH = 100
-MAX_TICKET_NUMBER_LENGTH = 200
-LATEST_MESSAGES = 50
-"""How many of the latest messages a plain join's reply carries."""
-MAX_CATCH_UP = 200
-"""At most this many missed messages in a rejoin's reply; beyond it the reply says ``more``."""
-MAX_REPLY_BYTES = 512 * 1024
-"""At most this many bytes of messages in one reply (join, catch-up, history): beyond it the
-reply says ``more`` and the client pages back. A page of long messages full of characters
-that JSON escapes would otherwise be megabytes."""
-HISTORY_DEFAULT_LIMIT = 50
-HISTORY_MAX_LIMIT = 100
 
 # Error reasons sent to clients.
 INVALID_PAYLOAD = "invalid payload"
@@ -75,7 +72,7 @@ def parse_join(payload: Any) -> JoinRequest:
     elif isinstance(raw_ticket, str):
         ticket = raw_ticket.strip() or None
         invalid = ticket is not None and (
-            len(ticket) > MAX_TICKET_NUMBER_LENGTH or not is_storable_text(ticket)
+            len(ticket) > TICKET_NUMBER_MAX_LENGTH or not is_storable_text(ticket)
         )
     elif raw_ticket is not None:
         invalid = True
@@ -92,7 +89,7 @@ def parse_new_message(payload: Any) -> NewMessage | str:
         return INVALID_CONTENT
     if not content.strip():
         return EMPTY_MESSAGE
-    if len(content) > MAX_CONTENT_LENGTH:
+    if len(content) > MESSAGE_MAX_LENGTH:
         return TOO_LONG
     if not is_readable_text(content):
         return INVALID_CONTENT
@@ -104,7 +101,7 @@ def parse_new_message(payload: Any) -> NewMessage | str:
     client_id = payload.get("client_id")
     if client_id is not None and not (
         isinstance(client_id, str)
-        and 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH
+        and 0 < len(client_id) <= CLIENT_ID_MAX_LENGTH
         and is_storable_text(client_id)
     ):
         return INVALID_CLIENT_ID

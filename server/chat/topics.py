@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
-from server.domain import EventId, UserId
+from server.domain import EventId, UserId, canonical_uuid
 
 EVENT_PREFIX = "event:"
 USER_PREFIX = "user:"
@@ -20,14 +18,6 @@ def user_topic(user_id: UserId) -> str:
 
 def socket_id(user_id: UserId) -> str:
     return f"users_socket:{user_id}"
-
-
-def canonical_uuid(raw: str) -> str | None:
-    """The canonical lower-case form of a UUID string, or None if it is not one."""
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        return None
 
 
 def id_from_topic(topic: str, prefix: str) -> str | None:

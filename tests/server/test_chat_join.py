@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from server.limits import TICKET_NUMBER_MAX_LENGTH
 from tests.server.chat_support import World, stepping_clock, world
 
 __all__ = ["stepping_clock", "world"]
@@ -67,6 +68,12 @@ async def test_refusal_reasons(world: World) -> None:
         (f"event:{event['id']}", {"ticket_number": "no-such-ticket"}, "invalid ticket"),
         (f"event:{event['id']}", {"ticket_number": elsewhere}, "invalid ticket"),
         (f"event:{event['id']}", {"ticket_number": ["x"]}, "invalid ticket"),
+        # Longer than REST lets a ticket number be: checked before any query.
+        (
+            f"event:{event['id']}",
+            {"ticket_number": "9" * (TICKET_NUMBER_MAX_LENGTH + 1)},
+            "invalid ticket",
+        ),
         (f"event:{event['id']}", {"ticket_number": assigned["ticket_number"]}, "invalid ticket"),
         # Used by someone else: refused like any number the user does not hold, so that
         # refusals tell nothing about which numbers exist.

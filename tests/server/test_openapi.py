@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server import limits
 from server.api.openapi import build_document
 from server.api.routes import ROUTES
 from server.pages import PAGE_PATHS
@@ -65,7 +66,7 @@ def test_every_reference_resolves_and_every_operation_is_complete() -> None:
     assert len(operation_ids) == len(set(operation_ids)) == len(ROUTES)
 
 
-def test_the_seed_paths_are_documented() -> None:
+def test_the_paths_the_clients_call_are_documented() -> None:
     paths = build_document()["paths"]
     for method, path in [
         ("post", "/api/events/create_event"),
@@ -82,3 +83,34 @@ def test_the_seed_paths_are_documented() -> None:
         ("patch", "/api/tickets/{ticket_id}/assign/{user_id}"),
     ]:
         assert method in paths[path], (method, path)
+
+
+def test_the_documented_limits_are_the_enforced_ones() -> None:
+    """The document reads its numbers from server.limits, as the validators do."""
+    document = build_document()
+    schemas = document["components"]["schemas"]
+    event = schemas["CreateEventRequest"]["properties"]["event"]["properties"]
+    user = schemas["SignUpRequest"]["properties"]["user_params"]["properties"]
+    ticket = schemas["TicketFields"]["properties"]
+    history = document["paths"]["/api/events/{id}/messages"]["get"]["parameters"]
+    limit = next(p for p in history if p["name"] == "limit")
+    assert (
+        event["name"]["maxLength"],
+        event["location"]["maxLength"],
+        event["description"]["maxLength"],
+        user["username"]["maxLength"],
+        user["email"]["maxLength"],
+        user["password"]["minLength"],
+        ticket["ticket_number"]["maxLength"],
+        limit["schema"]["maximum"],
+    ) == (
+        limits.EVENT_NAME_MAX_LENGTH,
+        limits.EVENT_LOCATION_MAX_LENGTH,
+        limits.EVENT_DESCRIPTION_MAX_LENGTH,
+        limits.USERNAME_MAX_LENGTH,
+        limits.EMAIL_MAX_LENGTH,
+        limits.PASSWORD_MIN_LENGTH,
+        limits.TICKET_NUMBER_MAX_LENGTH,
+        limits.HISTORY_MAX_LIMIT,
+    )
+    assert f"default {limits.HISTORY_DEFAULT_LIMIT}" in limit["description"]

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.api.validation import Fields, canonical_uuid, parse_timestamp
-from server.domain import Invalid
+from server.api.validation import Fields, parse_timestamp
+from server.domain import Invalid, canonical_uuid
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -52,7 +52,7 @@ def test_canonical_uuid_never_raises(value: Any) -> None:
     assert result is None or result == result.lower()
 
 
-def test_the_seed_format_and_iso_8601() -> None:
+def test_the_reservation_systems_format_and_iso_8601() -> None:
     assert parse_timestamp("2025-01-01 19:00:07") == datetime(2025, 1, 1, 19, 0, 7)
     assert parse_timestamp("2025-01-01T19:00:07+03:00") == datetime(2025, 1, 1, 16, 0, 7)
     assert parse_timestamp(" 2025-01-01 19:00:07 ") == datetime(2025, 1, 1, 19, 0, 7)
