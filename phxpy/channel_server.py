@@ -4,7 +4,8 @@ This is the one module that knows everything at once: the sans-I/O protocol, the
 application's socket and channels, the endpoint and the pub/sub. The rest of phxpy meets it
 through narrow interfaces: a channel through :class:`~phxpy.channel.ChannelContext`, the
 endpoint through :class:`~phxpy.endpoint.Connection` (and channels as opaque owners whose end
-it announces), the transports through :class:`Session` and :class:`Sink`.
+it announces), the transports through :class:`Session` and :class:`Sink`. The layers and
+the rules the tests enforce: docs/architecture.md.
 
 A :class:`Session` is one connection (WebSocket) or one LongPoll session; both transports
 drive it the same way: feed it frames (``receive_text`` / ``receive_binary``), give it a

@@ -50,7 +50,7 @@ def create_app(
     app[THROTTLE] = AuthThrottle(settings.auth_limits, app[CLOCK])
     app[OPENAPI] = build_document()
     app.cleanup_ctx.append(_database)
-    # The live chat (issue 5): phxpy at /socket (WebSocket and LongPoll) and the rooms'
+    # The live chat: phxpy at /socket (WebSocket and LongPoll) and the rooms'
     # schedule. Installed after the database, whose engine its cleanup context uses; tests of
     # the REST layer alone pass their own realtime.
     chat = install_chat(app, settings, app[CLOCK])

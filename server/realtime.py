@@ -1,8 +1,9 @@
 """What the REST layer tells the live side of the service (sockets, channels, presence).
 
 The REST handlers call a :class:`Realtime` after their transaction has committed, so live
-effects never announce a change that was rolled back. Issue 5 implements it with phxpy; until
-then, and in tests that do not care, :class:`NoRealtime` does nothing.
+effects never announce a change that was rolled back. The live chat implements it with phxpy
+(:class:`server.chat.live.ChatRealtime`); in tests of the REST layer alone,
+:class:`NoRealtime` does nothing.
 """
 
 from __future__ import annotations

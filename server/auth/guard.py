@@ -2,8 +2,8 @@
 
 A missing, malformed, expired or revoked credential is 401. A valid credential of the wrong
 kind is 403: a user token on a reservation-system route, or the service key on a route that
-acts as a signed-in user (SPEC: 401 for a wrong credential, 403 for a valid one that is not
-allowed).
+acts as a signed-in user (the API's rule: 401 for a wrong credential, 403 for a valid one
+that is not allowed).
 """
 
 from __future__ import annotations

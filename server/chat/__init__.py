@@ -1,4 +1,4 @@
-"""The live chat of an event (issue 5), on phxpy.
+"""The live chat of an event, on phxpy.
 
 ``setup.install_chat(app, ...)`` mounts the socket at ``/socket`` and starts the rooms'
 schedule; everything else here is reached from there:

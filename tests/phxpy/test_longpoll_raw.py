@@ -578,7 +578,7 @@ async def test_disconnect_ends_the_session(twin: Client) -> None:
 async def test_a_dead_session_is_replaced_when_connect_does_not_read_token(
     aiohttp_client: AiohttpClient, clock: FakeClock
 ) -> None:
-    """PROTOCOL.md scenario 64: for an app that does not authenticate with a ``token``
+    """As in Phoenix: for an app that does not authenticate with a ``token``
     param, a poll with an expired session's token gets a new session (410, new token)."""
 
     class Open(Socket):

@@ -25,7 +25,7 @@ from server.domain import Event, Notification
 from tests.server.api_client import SECRET_KEY, SERVICE_KEY, Api
 from tests.server.pg_probe import asyncpg_dsn, postgres_target, with_search_path
 
-# Before the seed's example event (2025-01-01 19:00:07), so it counts as upcoming.
+# Before the README's example event (2025-01-01 19:00:07), so it counts as upcoming.
 START = datetime(2024, 12, 1, 12, 0, 0)
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]

@@ -1,4 +1,4 @@
-"""The seed's flow chart, end to end, with the real phoenix.js clients (1.8 and 1.7) and a
+"""The whole flow, end to end, with the real phoenix.js clients (1.8 and 1.7) and a
 clock the test moves: sign up, join by ticket, presence before the room opens, the opening
 with its notifications, chatting, typing, scrolling back, a cut connection that catches up
 on rejoin (``after_seq`` from a join params function), and the archive."""
@@ -33,7 +33,8 @@ async def test_the_event_chat_story(world: World, phoenixjs: PhoenixJS) -> None:
     tickets = await world.api.get(f"/api/events/{event['id']}", service=True, expected=200)
     assert tickets["data"]["chat_room"]["status"] == "inactive"
 
-    # Each connects (1.8 with authToken, 1.7 with the seed's params.token) and joins.
+    # Each connects (1.8 with authToken, 1.7 with params.token as the fans' app does) and
+    # joins.
     a = await phoenixjs.connect(world.url, version="1.8", auth_token=alice.token)
     b = await phoenixjs.connect(
         world.url, version="1.7", params={"token": bob.token}, reconnectAfterMs=[20]

@@ -1,7 +1,8 @@
-"""The original design's example requests, sent as the seed writes them.
+"""The example requests the API's clients (the reservation system, the fans' app) are written
+against, sent byte for byte as those examples write them.
 
 Where an example names an id, the id of a record created in the test takes its place (the
-seed's own ids name nothing here, and some, like ``44d2557e-ehb0-…``, are not even UUIDs);
+examples' own ids name nothing here, and some, like ``44d2557e-ehb0-…``, are not even UUIDs);
 those literal ids are sent too and get a clean 4xx.
 """
 
@@ -11,10 +12,10 @@ import json
 
 from tests.server.api_client import Api
 
-SEED_EVENT_ID = "44d2557e-ec2b-4dc5-a0cc-f8b5cb83bc6f"
-SEED_BAD_ID = "44d2557e-ehb0-a45e-a0cc-f8b5cb83bc6f"
+EXAMPLE_EVENT_ID = "44d2557e-ec2b-4dc5-a0cc-f8b5cb83bc6f"
+EXAMPLE_BAD_ID = "44d2557e-ehb0-a45e-a0cc-f8b5cb83bc6f"
 
-# As in the seed, tabs and trailing spaces included (hence the escapes).
+# As in the examples, tabs and trailing spaces included (hence the escapes).
 CREATE_EVENT = (
     '      {"event": {\n'
     '        "name": "concert",\n'
@@ -26,7 +27,7 @@ CREATE_EVENT = (
     "\t   }\n"
 )
 UPDATE_EVENT = {
-    "id": SEED_EVENT_ID,
+    "id": EXAMPLE_EVENT_ID,
     "event": {
         "name": "Updated Concert",
         "description": "An updated great music concert",
@@ -46,15 +47,15 @@ SIGN_UP = (
 )
 SIGN_IN = '  {\n    "email": "sample@email.com", \n    "password_hash": "hashed+password"\n  }\n'
 UPDATE_USER = {
-    "id": SEED_BAD_ID,
+    "id": EXAMPLE_BAD_ID,
     "user_params": {"email": "updated@email.com", "password_hash": "updated+hashed+password"},
 }
-CREATE_TICKET = {"ticket": {"ticket_number": "123456789", "event_id": SEED_BAD_ID}}
+CREATE_TICKET = {"ticket": {"ticket_number": "123456789", "event_id": EXAMPLE_BAD_ID}}
 JSON = {"Content-Type": "application/json"}
 
 
-async def test_the_seed_examples_in_order(api: Api) -> None:
-    # Create Event, the body exactly as the seed shows it.
+async def test_the_examples_in_order(api: Api) -> None:
+    # Create Event, the body exactly as the example shows it.
     created = await api.call(
         "POST",
         "/api/events/create_event",
@@ -154,27 +155,27 @@ async def test_the_seed_examples_in_order(api: Api) -> None:
     await api.get(f"/api/events/{event['id']}", service=True, expected=404)
 
 
-async def test_the_seed_literal_ids_get_clean_answers(api: Api) -> None:
+async def test_the_examples_literal_ids_get_clean_answers(api: Api) -> None:
     fan = await api.sign_up()
     # A well-formed id that names nothing: 404.
     await api.post("/api/events/update_event", UPDATE_EVENT, service=True, expected=404)
-    await api.delete(f"/api/events/{SEED_EVENT_ID}", service=True, expected=404)
+    await api.delete(f"/api/events/{EXAMPLE_EVENT_ID}", service=True, expected=404)
     await api.post(
         "/api/events/get_chat_room_by_id",
-        {"event_id": SEED_EVENT_ID},
+        {"event_id": EXAMPLE_EVENT_ID},
         service=True,
         expected=404,
     )
-    # Not the caller's id: 403, as the seed says.
-    await api.get(f"/api/users/{SEED_BAD_ID}", token=fan.token, expected=403)
+    # Not the caller's id: 403, as the API's rule says.
+    await api.get(f"/api/users/{EXAMPLE_BAD_ID}", token=fan.token, expected=403)
     await api.post("/api/users/update", UPDATE_USER, token=fan.token, expected=403)
-    await api.delete(f"/api/users/delete/{SEED_BAD_ID}", token=fan.token, expected=403)
-    await api.delete(f"/api/users/delete_user/{SEED_BAD_ID}", token=fan.token, expected=403)
+    await api.delete(f"/api/users/delete/{EXAMPLE_BAD_ID}", token=fan.token, expected=403)
+    await api.delete(f"/api/users/delete_user/{EXAMPLE_BAD_ID}", token=fan.token, expected=403)
     # A ticket for an event id that is not a UUID: 422 on that field.
     body = await api.post("/api/tickets/create", CREATE_TICKET, service=True, expected=422)
     assert body == {"errors": {"event_id": ["is invalid"]}}
     fake = "78f9b11e-bc90-45e2-9f7f-5d4df4c7e5bb"
-    await api.patch(f"/api/tickets/{SEED_BAD_ID}/assign/{fake}", service=True, expected=404)
+    await api.patch(f"/api/tickets/{EXAMPLE_BAD_ID}/assign/{fake}", service=True, expected=404)
 
 
 def test_the_verbatim_bodies_are_json() -> None:

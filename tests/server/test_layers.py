@@ -1,4 +1,4 @@
-"""The server's layering rules (STYLE.md §9), checked on the source."""
+"""The server's layering rules, checked on the source (docs/architecture.md)."""
 
 from __future__ import annotations
 
