@@ -339,32 +339,6 @@ async def test_shutdown_closes_sockets_with_1001(aiohttp_client: AiohttpClient) 
     await shutdown
 
 
-async def test_a_client_that_stops_reading_is_dropped_not_waited_for(
-    aiohttp_client: AiohttpClient,
-) -> None:
-    client = await aiohttp_client(create_app(max_outbound_bytes=256 * 1024))
-    reader, writer = await asyncio.open_connection(client.host, client.port)
-    writer.write(
-        b"GET " + WS.encode() + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        b"Sec-WebSocket-Version: 13\r\n\r\n"
-    )
-    assert b"101" in await reader.readuntil(b"\r\n\r\n")
-    join = json.dumps(["1", "1", "room:lobby", "phx_join", {}]).encode()
-    writer.write(bytes((0x81, 0x80 | len(join))) + b"\0\0\0\0" + join)  # masked with zeros
-    await writer.drain()
-    # The stalled client never reads again. A good client keeps getting every broadcast.
-    async with client.ws_connect(WS) as good:
-        await good.send_str('["1","1","room:lobby","phx_join",{}]')
-        assert (await frame(good))[4]["status"] == "ok"
-        big = {"blob": "x" * 60_000}
-        for n in range(200):  # ~12 MB: far more than any socket buffer holds
-            await good.send_str(json.dumps(["1", str(n + 2), "room:lobby", "shout", big]))
-            assert (await frame(good))[3] == "shout"
-    await asyncio.wait_for(reader.read(), 10)  # returns at EOF: the server dropped it
-    writer.close()
-
-
 async def raw_upgrade(client: TestClient[Any, Any]) -> tuple[asyncio.StreamReader, Any]:
     """A WebSocket client written by hand, to see every byte the server sends."""
     reader, writer = await asyncio.open_connection(client.host, client.port)
@@ -390,6 +364,25 @@ async def server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     elif size == 127:
         size = int.from_bytes(await reader.readexactly(8), "big")
     return head[0] & 0x0F, await reader.readexactly(size)
+
+
+async def test_a_client_that_stops_reading_is_dropped_not_waited_for(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    client = await aiohttp_client(create_app(max_outbound_bytes=256 * 1024))
+    reader, writer = await raw_upgrade(client)
+    writer.write(masked(0x1, json.dumps(["1", "1", "room:lobby", "phx_join", {}]).encode()))
+    await writer.drain()
+    # The stalled client never reads again. A good client keeps getting every broadcast.
+    async with client.ws_connect(WS) as good:
+        await good.send_str('["1","1","room:lobby","phx_join",{}]')
+        assert (await frame(good))[4]["status"] == "ok"
+        big = {"blob": "x" * 60_000}
+        for n in range(200):  # ~12 MB: far more than any socket buffer holds
+            await good.send_str(json.dumps(["1", str(n + 2), "room:lobby", "shout", big]))
+            assert (await frame(good))[3] == "shout"
+    await asyncio.wait_for(reader.read(), 10)  # returns at EOF: the server dropped it
+    writer.close()
 
 
 async def test_nothing_is_written_after_the_servers_close_frame(
