@@ -38,15 +38,6 @@ class RoomStatus(StrEnum):
     ARCHIVED = "archived"
 
 
-# Which states a room may move to a given state from. A room goes back to inactive only when its
-# event is moved (the schedule is re-planned); everything else moves forward.
-ROOM_TRANSITIONS: Mapping[RoomStatus, frozenset[RoomStatus]] = {
-    RoomStatus.INACTIVE: frozenset({RoomStatus.ACTIVE, RoomStatus.ARCHIVED}),
-    RoomStatus.ACTIVE: frozenset({RoomStatus.INACTIVE}),
-    RoomStatus.ARCHIVED: frozenset({RoomStatus.INACTIVE, RoomStatus.ACTIVE}),
-}
-
-
 class NotificationStatus(StrEnum):
     UNREAD = "unread"
     READ = "read"
