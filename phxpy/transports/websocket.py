@@ -15,6 +15,8 @@ import asyncio
 import collections
 import logging
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -52,8 +54,26 @@ def _close_reason(reason: str) -> bytes:
     return reason.encode("utf-8")[:_MAX_CLOSE_REASON].decode("utf-8", "ignore").encode("utf-8")
 
 
+class _WebSocket(web.WebSocketResponse):
+    """aiohttp's WebSocket response, telling the direct sink when it starts closing.
+
+    Every Close frame aiohttp writes goes through :meth:`close` (ours, the peer's answered,
+    an error's), so the sink stops writing before it. The sink could ask ``ws.closed`` on
+    every frame instead, but that lookup costs more than the rest of a broadcast's delivery
+    to a subscriber, bar the write itself."""
+
+    on_close: Callable[[], None] | None = None
+
+    async def close(self, **kwargs: Any) -> bool:
+        if self.on_close is not None:
+            self.on_close()
+        return await super().close(**kwargs)
+
+
 class _ClosingSink:
     """Closing from any task, once."""
+
+    __slots__ = ("_closer", "ws")
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
@@ -69,19 +89,24 @@ class _ClosingSink:
 class DirectSink(_ClosingSink):
     """Writes frames to the transport at once; its buffer is the bounded outbound queue."""
 
-    def __init__(
-        self, ws: web.WebSocketResponse, transport: asyncio.Transport, max_buffer: int
-    ) -> None:
+    __slots__ = ("max_buffer", "open", "transport")
+
+    def __init__(self, ws: _WebSocket, transport: asyncio.Transport, max_buffer: int) -> None:
         super().__init__(ws)
         self.transport = transport
         self.max_buffer = max_buffer
+        self.open = True
+        """False from the moment the WebSocket starts closing (see :class:`_WebSocket`)."""
+        ws.on_close = self._closing
+
+    def _closing(self) -> None:
+        self.open = False
 
     def send(self, frame: Frame) -> None:
         transport = self.transport
-        # Nothing may follow a Close frame (RFC 6455 5.5.1). aiohttp marks the WebSocket
-        # closed before it writes its Close, whichever side began, and keeps the transport
-        # open until the peer answers: checking the transport alone is not enough.
-        if self.ws.closed or transport.is_closing():
+        # Nothing may follow a Close frame (RFC 6455 5.5.1), and aiohttp keeps the transport
+        # open after its Close until the peer answers: the transport alone cannot tell.
+        if not self.open or transport.is_closing():
             return
         transport.write(websocket_frame(frame))
         if transport.get_write_buffer_size() > self.max_buffer:
@@ -94,6 +119,8 @@ class DirectSink(_ClosingSink):
 
 class QueuedSink(_ClosingSink):
     """For compressed connections: a bounded queue drained by one writer task."""
+
+    __slots__ = ("_queue", "_queued_bytes", "_writer", "max_bytes")
 
     def __init__(self, ws: web.WebSocketResponse, max_bytes: int) -> None:
         super().__init__(ws)
@@ -167,7 +194,7 @@ class WebSocketTransport:
         selected = "phoenix" if "phoenix" in offered else None
         if offered and selected is None:
             raise Refused(403, f"no acceptable sub-protocol in {offered!r}")
-        ws = web.WebSocketResponse(
+        ws = _WebSocket(
             protocols=(selected,) if selected else (),
             max_msg_size=options.max_frame_size,
             compress=options.compress,
