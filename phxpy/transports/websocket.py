@@ -1,12 +1,13 @@
 """The WebSocket transport: ``GET <mount>/websocket`` on aiohttp.
 
 One reader per connection: the handler task, which feeds frames to the session in order.
-Writing never awaits. Without compression (the default) a frame is written straight to the
-connection's transport, its WebSocket framing computed once per :class:`Frame` — so a
-broadcast is framed once for all its subscribers — and the transport's buffer is the
-connection's outbound queue, bounded by ``max_outbound_bytes``: a client that stops reading
-is dropped instead of stalling anyone. With compression, frames go through a bounded queue
-to a writer task that uses aiohttp's (compressing) writer.
+Writing never awaits. Without compression (the default) frames go to the connection's
+transport, their WebSocket framing computed once per :class:`Frame` — so a broadcast is
+framed once for all its subscribers — and what one loop iteration produced for a connection
+leaves in one write; the transport's buffer is the connection's outbound queue, bounded by
+``max_outbound_bytes``: a client that stops reading is dropped instead of stalling anyone.
+With compression, frames go through a bounded queue to a writer task that uses aiohttp's
+(compressing) writer.
 """
 
 from __future__ import annotations
@@ -86,29 +87,77 @@ class _ClosingSink:
             )
 
 
+class _Flusher:
+    """The direct sinks that have frames waiting, written out once per loop iteration.
+
+    Whatever one iteration produces for a connection — a reply and the broadcast that
+    follows it, a whole batch of a busy room's messages — leaves in one write, one system
+    call, instead of one per frame; the frames wait at most until the loop's next turn."""
+
+    __slots__ = ("_due", "_waiting")
+
+    def __init__(self) -> None:
+        self._waiting: list[DirectSink] = []
+        self._due = False
+
+    def add(self, sink: DirectSink) -> None:
+        self._waiting.append(sink)
+        if not self._due:
+            self._due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._due = False
+        waiting, self._waiting = self._waiting, []
+        for sink in waiting:
+            sink.flush()
+
+
 class DirectSink(_ClosingSink):
-    """Writes frames to the transport at once; its buffer is the bounded outbound queue."""
+    """Writes frames to the transport (at the end of the loop iteration, all of them in one
+    write); the transport's buffer is the bounded outbound queue."""
 
-    __slots__ = ("max_buffer", "open", "transport")
+    __slots__ = ("_flusher", "_pending", "max_buffer", "open", "transport")
 
-    def __init__(self, ws: _WebSocket, transport: asyncio.Transport, max_buffer: int) -> None:
+    def __init__(
+        self,
+        ws: _WebSocket,
+        transport: asyncio.Transport,
+        max_buffer: int,
+        flusher: _Flusher | None = None,
+    ) -> None:
         super().__init__(ws)
         self.transport = transport
         self.max_buffer = max_buffer
         self.open = True
         """False from the moment the WebSocket starts closing (see :class:`_WebSocket`)."""
+        self._flusher = flusher if flusher is not None else _Flusher()
+        self._pending: list[bytes] | None = None
         ws.on_close = self._closing
 
     def _closing(self) -> None:
+        # Frames sent before the close was asked for go out first.
+        self.flush()
         self.open = False
 
     def send(self, frame: Frame) -> None:
-        transport = self.transport
         # Nothing may follow a Close frame (RFC 6455 5.5.1), and aiohttp keeps the transport
         # open after its Close until the peer answers: the transport alone cannot tell.
-        if not self.open or transport.is_closing():
+        if not self.open:
             return
-        transport.write(websocket_frame(frame))
+        pending = self._pending
+        if pending is None:
+            self._pending = [websocket_frame(frame)]
+            self._flusher.add(self)
+        else:
+            pending.append(websocket_frame(frame))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        transport = self.transport
+        if not pending or not self.open or transport.is_closing():
+            return
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
         if transport.get_write_buffer_size() > self.max_buffer:
             log.warning(
                 "client not reading (%d bytes queued): disconnected",
@@ -164,6 +213,7 @@ class WebSocketTransport:
         self.endpoint = endpoint
         self.options = options
         self.handshake = Handshake(endpoint, socket, options)
+        self._flusher = _Flusher()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.method != "GET":
@@ -210,7 +260,7 @@ class WebSocketTransport:
         if ws.compress or transport is None:
             sink: DirectSink | QueuedSink = QueuedSink(ws, options.max_outbound_bytes)
         else:
-            sink = DirectSink(ws, transport, options.max_outbound_bytes)
+            sink = DirectSink(ws, transport, options.max_outbound_bytes, self._flusher)
         session = Session(
             self.endpoint,
             accepted.socket,
