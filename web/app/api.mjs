@@ -40,11 +40,20 @@ export async function api(path, { method = "GET", body, token, onUnauthorized } 
   }
   if (response.ok) return json ? json.data : undefined;
   if (response.status === 401 && token && onUnauthorized) onUnauthorized();
-  throw new ApiError(response.status, sentenceFor(response.status, json), json);
+  const wait = Math.ceil(Number(response.headers.get("Retry-After")));
+  throw new ApiError(response.status, sentenceFor(response.status, json, wait), json);
 }
 
-function sentenceFor(status, json) {
+function waitWords(seconds) {
+  if (!(seconds > 0)) return "a moment";
+  if (seconds < 120) return `${seconds} ${seconds === 1 ? "second" : "seconds"}`;
+  return `${Math.ceil(seconds / 60)} minutes`;
+}
+
+function sentenceFor(status, json, wait) {
   const errors = json && json.errors;
+  if (status === 429) return `Too many attempts. Wait ${waitWords(wait)}, then try again.`;
+  if (status === 503) return `The server is busy. Try again in ${waitWords(wait)}.`;
   if (status === 422 && errors) return fieldErrorSentences(errors) || "Some fields are not valid.";
   if (status === 401) return "You are not signed in, or your session has ended.";
   if (status === 403) return "You are not allowed to do that.";

@@ -89,6 +89,20 @@ export default async function account({ browser }) {
   await twin.page.locator("#sign-up-password").press("Enter");
   await twin.waitForText("#auth-error", "Email has already been taken.");
 
+  // Someone trying passwords on Ivy's account is held back, and told how long to wait.
+  await twin.page.locator("#show-sign-in").click();
+  let refusal = "";
+  for (let attempt = 1; attempt <= 12 && !refusal.startsWith("Too many attempts"); attempt += 1) {
+    await twin.page.evaluate(() => { document.querySelector("#auth-error").textContent = ""; });
+    await twin.page.locator("#sign-in-email").fill(ivy.email);
+    await twin.page.locator("#sign-in-password").fill(`guess ${attempt}`);
+    await twin.page.locator("#sign-in-password").press("Enter");
+    await twin.page.waitForFunction(() => document.querySelector("#auth-error").textContent !== "");
+    refusal = await twin.page.locator("#auth-error").textContent();
+    if (!refusal.startsWith("Too many attempts")) assert.equal(refusal, "Wrong email or password.");
+  }
+  assert.match(refusal, /^Too many attempts\. Wait \d+ seconds?, then try again\.$/);
+
   // Signed out from elsewhere (another device revokes this token): the page notices.
   const second = await ivy.page.evaluate(() => JSON.parse(sessionStorage.getItem("ticket-chat:session")).token);
   await rest("POST", "/api/users/sign_out", { token: second, expected: 204 });
