@@ -47,14 +47,22 @@ _ASSIGN = Sql(
     RETURNING id
     """
 )
-# The chat join's claim: the numbered ticket of this event, free (never assigned nor used) or
-# already the user's, becomes the user's and is marked used — unless the user already used
-# another ticket of this event (a second ticket is for someone else to claim).
+# The chat join's claim: the numbered ticket of this event becomes the user's and is marked
+# used when it is already the user's, or free (never assigned nor used), or a spare: assigned
+# to someone who is in the room already with another ticket of this event (a holder of
+# several tickets brings friends, each joining with a number of theirs). Unless the user
+# already used another ticket of this event: a second ticket is for someone else to claim.
 _CLAIM = Sql(
     """
     UPDATE tickets SET user_id = $3, used_at = coalesce(used_at, $4), updated_at = $4
     WHERE event_id = $1 AND ticket_number = $2
-      AND ((user_id IS NULL AND used_at IS NULL) OR user_id = $3)
+      AND (user_id = $3
+           OR (used_at IS NULL
+               AND (user_id IS NULL
+                    OR EXISTS (
+                        SELECT 1 FROM tickets AS held
+                        WHERE held.event_id = $1 AND held.user_id = tickets.user_id
+                          AND held.used_at IS NOT NULL))))
       AND NOT EXISTS (
           SELECT 1 FROM tickets AS other
           WHERE other.event_id = $1 AND other.user_id = $3 AND other.used_at IS NOT NULL
@@ -161,7 +169,8 @@ async def claim_ticket(
 ) -> bool:
     """The chat join's ticket check: assign the numbered ticket to the user and mark it used,
     in one conditional UPDATE. False when the user may not claim it: no such ticket for this
-    event, someone else's, or the user already used another ticket of this event."""
+    event, used by someone else, assigned to someone else who has not joined with another
+    one, or the user already used another ticket of this event."""
     return await conn.fetchrow(_CLAIM, event_id, ticket_number, user_id, now) is not None
 
 

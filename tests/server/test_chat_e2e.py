@@ -123,3 +123,36 @@ async def test_the_event_chat_story(world: World, phoenixjs: PhoenixJS) -> None:
         f"/api/events/{event['id']}/messages?limit=100", token=bob.token, expected=200
     )
     assert seqs(body["data"]) == list(range(1, after["seq"] + 1))
+
+
+async def test_the_original_join_with_an_assigned_ticket(
+    world: World, phoenixjs: PhoenixJS
+) -> None:
+    """The original design's client, as written: the reservation system assigns the ticket
+    over REST, the app joins with ``socket.channel("event:<id>", {})`` and sends a message.
+    A second ticket of the same holder is a spare that a friend claims with its number."""
+    event = await world.event(name="Concert")
+    topic = f"event:{event['id']}"
+    await world.move_to(OPENS)
+    alice, friend = await world.api.sign_up("alice"), await world.api.sign_up("friend")
+    bought = [await world.api.create_ticket(event["id"]) for _ in range(2)]
+    for ticket in bought:
+        await world.api.assign(ticket["id"], alice.id)
+
+    a = await phoenixjs.connect(world.url, version="1.8", params={"token": alice.token})
+    joined = await a.join(topic, {})
+    assert joined["status"] == "ok", joined
+    sent = await post(a, topic, "Hello, World!")
+    assert (sent["username"], sent["seq"]) == ("alice", 1)
+    used = await world.api.rows(
+        "SELECT ticket_number FROM tickets WHERE user_id = $1 AND used_at IS NOT NULL", alice.id
+    )
+    assert len(used) == 1  # one ticket marked used; the other one is still unused
+
+    spare = next(t for t in bought if t["ticket_number"] != used[0]["ticket_number"])
+    f = await phoenixjs.connect(world.url, version="1.7", params={"token": friend.token})
+    joined = await f.join(topic, {"ticket_number": spare["ticket_number"]})
+    assert joined["status"] == "ok", joined
+    assert [m["content"] for m in joined["response"]["messages"]] == ["Hello, World!"]
+    [row] = await world.api.rows("SELECT user_id, used_at FROM tickets WHERE id = $1", spare["id"])
+    assert row["user_id"] == friend.id and row["used_at"] is not None

@@ -50,10 +50,10 @@ async def test_refusal_reasons(world: World) -> None:
     event = await world.event()
     other_event = await world.event(name="other")
     fan = await world.api.sign_up()
-    owner = await world.api.sign_up()
-    # A ticket assigned to someone else (not yet used), and one used by someone else.
+    owner, waiting = await world.api.sign_up(), await world.api.sign_up()
+    # A ticket assigned to someone else who has not joined yet, and one used by someone else.
     assigned = await world.api.create_ticket(event["id"])
-    await world.api.assign(assigned["id"], owner.id)
+    await world.api.assign(assigned["id"], waiting.id)
     used = await world.ticket(event["id"])
     async with world.socket(owner) as client:
         assert (await client.join(f"event:{event['id']}", {"ticket_number": used})).status == "ok"

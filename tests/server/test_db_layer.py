@@ -355,6 +355,39 @@ async def test_an_assigned_ticket_is_claimed_by_a_join_without_a_number(db: Data
     assert facts is not None and facts.holds_used_ticket and facts.username == "ayla"
 
 
+async def test_a_holders_spare_ticket_is_claimed_by_a_friend(db: Database) -> None:
+    event = await make_event(db)
+    ayla, friend, stranger = [await make_user(db, name) for name in ("ayla", "deniz", "ece")]
+    async with db.write() as conn:
+        for n, number in enumerate(("A", "B")):
+            ticket = await ticket_store.create_ticket(
+                conn, event_id=event.id, ticket_number=number, now=NOW + timedelta(seconds=n)
+            )
+            await ticket_store.assign_ticket(conn, ticket_id=ticket.id, user_id=ayla.id, now=NOW)
+
+    async def claim(user: User, number: str) -> bool:
+        async with db.autocommit() as conn:
+            return await ticket_store.claim_ticket(
+                conn, event_id=event.id, ticket_number=number, user_id=user.id, now=NOW
+            )
+
+    # Before ayla is in, her tickets are hers alone.
+    assert not await claim(friend, "B")
+    async with db.autocommit() as conn:
+        assert await ticket_store.claim_assigned_ticket(
+            conn, event_id=event.id, user_id=ayla.id, now=NOW
+        )
+    # Ayla is in with A (the oldest); she cannot burn B, and a friend can claim it, once.
+    assert not await claim(ayla, "B")
+    assert await claim(friend, "B")
+    assert not await claim(stranger, "B")
+    async with db.read() as conn:
+        rows = await conn.fetch(
+            Sql("SELECT ticket_number, user_id, used_at FROM tickets ORDER BY ticket_number")
+        )
+    assert [tuple(row) for row in rows] == [("A", ayla.id, NOW), ("B", friend.id, NOW)]
+
+
 async def test_two_users_racing_to_claim_one_ticket(db: Database) -> None:
     event = await make_event(db)
     racers = [await make_user(db, f"racer{n}") for n in range(4)]
