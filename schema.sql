@@ -1,7 +1,9 @@
--- Ticket chat: the one schema (version 1).
+-- Ticket chat: the one schema (version 2).
 --
--- Runs unchanged on SQLite (3.35 or newer) and PostgreSQL (12 or newer); the service applies it
--- on start when the tables are missing. server/db/schema.py mirrors it table by table and
+-- Runs unchanged on SQLite (3.38 or newer) and PostgreSQL (12 or newer); the service applies it
+-- on start when the tables are missing, and upgrades a database made by an older version with
+-- the scripts in server/db/migrations/ (a column added there is added at the end of its table
+-- here too, so both ways give the same tables). server/db/schema.py mirrors it table by table and
 -- tests/server/test_schema_sql.py checks that the two agree.
 --
 -- Portability rules followed here:
@@ -83,6 +85,11 @@ CREATE TABLE IF NOT EXISTS chat_rooms (
     archived_at TIMESTAMP,
     inserted_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
+    -- Slow mode: each member may post once per this many seconds (0: off).
+    slow_mode_seconds INTEGER NOT NULL DEFAULT 0,
+    -- How many moderation actions the room has seen (the numbering of its moderation_log);
+    -- a node holding the room's moderation state in memory reloads it when this moved on.
+    moderation_version INTEGER NOT NULL DEFAULT 0,
     CONSTRAINT pk_chat_rooms PRIMARY KEY (id),
     CONSTRAINT uq_chat_rooms_event_id UNIQUE (event_id),
     CONSTRAINT fk_chat_rooms_event_id_events FOREIGN KEY (event_id)
@@ -103,6 +110,10 @@ CREATE TABLE IF NOT EXISTS messages (
     -- Chosen by the client; a retried send with the same client_id is not stored twice.
     client_id TEXT,
     inserted_at TIMESTAMP NOT NULL,
+    -- 'organiser' for the organisers' announcements (user_id NULL, username the label they
+    -- signed with); 'member' for what members post.
+    author_role TEXT NOT NULL DEFAULT 'member'
+        CONSTRAINT ck_messages_author_role CHECK (author_role IN ('member', 'organiser')),
     CONSTRAINT pk_messages PRIMARY KEY (id),
     CONSTRAINT uq_messages_chat_room_id_seq UNIQUE (chat_room_id, seq),
     CONSTRAINT uq_messages_chat_room_id_user_id_client_id UNIQUE (chat_room_id, user_id, client_id),
@@ -113,6 +124,63 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 
 CREATE INDEX IF NOT EXISTS ix_messages_user_id ON messages (user_id);
+-- An announcement retried with the same client_id is stored once (a member's client_ids are
+-- kept apart by uq_messages_chat_room_id_user_id_client_id; an announcement has no user_id).
+CREATE UNIQUE INDEX IF NOT EXISTS uq_messages_chat_room_id_client_id_organiser
+    ON messages (chat_room_id, client_id) WHERE author_role = 'organiser';
+
+-- Messages an organiser hid: history and catch-up serve them without their content (the seq
+-- stays, so clients see no gap). The content itself stays in messages, for the record.
+CREATE TABLE IF NOT EXISTS hidden_messages (
+    chat_room_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    hidden_at TIMESTAMP NOT NULL,
+    CONSTRAINT pk_hidden_messages PRIMARY KEY (chat_room_id, seq),
+    CONSTRAINT uq_hidden_messages_message_id UNIQUE (message_id),
+    CONSTRAINT fk_hidden_messages_message_id_messages FOREIGN KEY (message_id)
+        REFERENCES messages (id) ON DELETE CASCADE
+);
+
+-- What organisers imposed on a member of a room: 'muted' until ends_at, or 'removed' (ends_at
+-- NULL: until reinstated). Lifting one deletes its row; moderation_log keeps the story.
+CREATE TABLE IF NOT EXISTS room_restrictions (
+    chat_room_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ends_at TIMESTAMP,
+    reason TEXT,
+    actor TEXT NOT NULL,
+    inserted_at TIMESTAMP NOT NULL,
+    CONSTRAINT pk_room_restrictions PRIMARY KEY (chat_room_id, user_id, kind),
+    CONSTRAINT fk_room_restrictions_chat_room_id_chat_rooms FOREIGN KEY (chat_room_id)
+        REFERENCES chat_rooms (id) ON DELETE CASCADE,
+    CONSTRAINT fk_room_restrictions_user_id_users FOREIGN KEY (user_id)
+        REFERENCES users (id) ON DELETE CASCADE,
+    CONSTRAINT ck_room_restrictions_kind CHECK (kind IN ('muted', 'removed'))
+);
+
+CREATE INDEX IF NOT EXISTS ix_room_restrictions_user_id ON room_restrictions (user_id);
+
+-- Every moderation action that changed something: who (the actor label the organisers' system
+-- sent), when, what. Numbered per room by chat_rooms.moderation_version. user_id and
+-- message_id have no foreign key: the log outlives the accounts and messages it names.
+CREATE TABLE IF NOT EXISTS moderation_log (
+    chat_room_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    user_id TEXT,
+    message_id TEXT,
+    -- A JSON object: the action's parameters (duration, reason, seq, ...).
+    details TEXT NOT NULL,
+    inserted_at TIMESTAMP NOT NULL,
+    CONSTRAINT pk_moderation_log PRIMARY KEY (chat_room_id, version),
+    CONSTRAINT fk_moderation_log_chat_room_id_chat_rooms FOREIGN KEY (chat_room_id)
+        REFERENCES chat_rooms (id) ON DELETE CASCADE
+);
 
 CREATE TABLE IF NOT EXISTS notifications (
     id TEXT NOT NULL,
@@ -153,5 +221,22 @@ CREATE TABLE IF NOT EXISTS revoked_tokens (
 CREATE INDEX IF NOT EXISTS ix_revoked_tokens_expires_at ON revoked_tokens (expires_at);
 CREATE INDEX IF NOT EXISTS ix_revoked_tokens_user_id ON revoked_tokens (user_id);
 
-INSERT INTO schema_version (version, applied_at) VALUES (1, CURRENT_TIMESTAMP)
+-- Notifications on their way to the operator's webhook (only while one is configured): queued
+-- in the transaction that stores the notification, deleted once the receiver acknowledged it.
+-- No foreign key: what was promised is delivered even if the notification is gone meanwhile.
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    -- The notification's id, which the receiver also gets as the idempotency key.
+    notification_id TEXT NOT NULL,
+    -- The JSON body, fixed when queued: every attempt sends the same bytes.
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMP NOT NULL,
+    last_error TEXT,
+    inserted_at TIMESTAMP NOT NULL,
+    CONSTRAINT pk_webhook_outbox PRIMARY KEY (notification_id)
+);
+
+CREATE INDEX IF NOT EXISTS ix_webhook_outbox_next_attempt_at ON webhook_outbox (next_attempt_at);
+
+INSERT INTO schema_version (version, applied_at) VALUES (2, CURRENT_TIMESTAMP)
     ON CONFLICT DO NOTHING;

@@ -188,6 +188,10 @@ TABLES = {
     "messages": "id",
     "notifications": "id",
     "revoked_tokens": "jti",
+    "hidden_messages": "chat_room_id, seq",
+    "room_restrictions": "chat_room_id, user_id, kind",
+    "moderation_log": "chat_room_id, version",
+    "webhook_outbox": "notification_id",
 }
 """Every table of schema.sql, with its primary key."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from server.config import Settings
 from server.db.database import Connection, Database, IntegrityError
 from server.db.open import open_database
-from server.db.schema import SCHEMA_VERSION, SchemaVersionError, apply_schema
+from server.db.schema import SCHEMA_VERSION, SchemaVersionError, apply_schema, schema_statements
 from server.db.sql import Sql
 from tests.server.pg_probe import asyncpg_dsn, postgres_target, with_search_path
 
@@ -28,6 +29,10 @@ TABLES = [
     "messages",
     "notifications",
     "revoked_tokens",
+    "hidden_messages",
+    "room_restrictions",
+    "moderation_log",
+    "webhook_outbox",
 ]
 
 
@@ -53,12 +58,14 @@ async def describe_sqlite(conn: Connection) -> dict[str, Any]:
         columns = await conn.fetch(Sql(f"PRAGMA table_info({table})"))
         foreign = await conn.fetch(Sql(f"PRAGMA foreign_key_list({table})"))
         indexes = await conn.fetch(Sql(f"PRAGMA index_list({table})"))
-        unique, plain = [], []
+        unique, unique_indexes, plain = [], [], []
         for index in indexes:
             cols = await conn.fetch(Sql(f"PRAGMA index_info({index['name']})"))
             names = tuple(c["name"] for c in cols)
             if index["origin"] == "u":
                 unique.append(names)
+            elif index["origin"] == "c" and index["unique"]:
+                unique_indexes.append((index["name"], names, bool(index["partial"])))
             elif index["origin"] == "c":
                 plain.append(names)
         description[table] = {
@@ -75,6 +82,7 @@ async def describe_sqlite(conn: Connection) -> dict[str, Any]:
                 (f["from"], f["table"], f["to"], f["on_delete"].upper()) for f in foreign
             ),
             "unique": sorted(unique),
+            "unique_indexes": sorted(unique_indexes),
             "indexes": sorted(plain),
         }
     return description
@@ -118,11 +126,15 @@ async def describe_postgres(conn: Connection) -> dict[str, Any]:
                 """
                 SELECT ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
                              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
-                             ORDER BY k.o) AS cols
+                             ORDER BY k.o) AS cols,
+                       x.relname AS name, i.indisunique AS is_unique,
+                       i.indpred IS NOT NULL AS partial
                 FROM pg_index i
                 JOIN pg_class t ON t.oid = i.indrelid
+                JOIN pg_class x ON x.oid = i.indexrelid
                 WHERE t.relname = $1 AND t.relnamespace = current_schema()::regnamespace
-                  AND NOT i.indisunique AND NOT i.indisprimary
+                  AND NOT i.indisprimary
+                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
                 """
             ),
             table,
@@ -144,7 +156,10 @@ async def describe_postgres(conn: Connection) -> dict[str, Any]:
                 if c["contype"] == "f"
             ),
             "unique": sorted(tuple(c["cols"]) for c in constraints if c["contype"] == "u"),
-            "indexes": sorted(tuple(i["cols"]) for i in indexes),
+            "unique_indexes": sorted(
+                (i["name"], tuple(i["cols"]), i["partial"]) for i in indexes if i["is_unique"]
+            ),
+            "indexes": sorted(tuple(i["cols"]) for i in indexes if not i["is_unique"]),
         }
     return description
 
@@ -217,3 +232,109 @@ async def test_a_newer_schema_version_refuses_to_start(db: Database) -> None:
         )
     with pytest.raises(SchemaVersionError):
         await apply_schema(db)
+
+
+V1_SCHEMA = Path(__file__).resolve().parent / "fixtures" / "schema_v1.sql"
+"""schema.sql as the first released version had it (from the repository's history)."""
+
+V1_ROWS = [
+    (
+        "INSERT INTO users (id, username, email, password_hash, token_version, inserted_at,"
+        " updated_at) VALUES ('u1', 'ayla', 'ayla@example.com', 'x', 0, $1, $1)"
+    ),
+    (
+        "INSERT INTO events (id, name, description, location, start_time, end_time,"
+        " inserted_at, updated_at) VALUES ('e1', 'concert', 'd', 'here', $1, $2, $1, $1)"
+    ),
+    (
+        "INSERT INTO chat_rooms (id, event_id, status, last_seq, inserted_at, updated_at)"
+        " VALUES ('r1', 'e1', 'active', 1, $1, $1)"
+    ),
+    (
+        "INSERT INTO tickets (id, event_id, ticket_number, user_id, used_at, inserted_at,"
+        " updated_at) VALUES ('t1', 'e1', 'A-1', 'u1', $1, $1, $1)"
+    ),
+    (
+        "INSERT INTO messages (id, chat_room_id, user_id, username, content, content_type, seq,"
+        " client_id, inserted_at) VALUES ('m1', 'r1', 'u1', 'ayla', 'hello', 'text', 1, 'c1', $1)"
+    ),
+    (
+        "INSERT INTO notifications (id, user_id, event_id, kind, message, status, dedupe_key,"
+        " inserted_at) VALUES ('n1', 'u1', 'e1', 'room_opened', 'open', 'unread', 'k', $1)"
+    ),
+]
+
+
+async def create_v1(db: Database) -> None:
+    """A database as version 1 of the service left it, with a row in every table."""
+    statements = list(schema_statements(V1_SCHEMA.read_text(encoding="utf-8")))
+    now = datetime(2025, 1, 1, 19, 0, 0)
+    async with db.write() as conn:
+        for statement in statements:
+            await conn.execute(Sql(statement))
+        for insert in V1_ROWS:
+            if "$2" in insert:
+                await conn.execute(Sql(insert), now, now + timedelta(hours=3))
+            else:
+                await conn.execute(Sql(insert), now)
+
+
+async def describe(db: Database) -> dict[str, Any]:
+    async with db.read() as conn:
+        if db.dialect == "sqlite":
+            return await describe_sqlite(conn)
+        return await describe_postgres(conn)
+
+
+async def test_a_version_1_database_is_upgraded_and_keeps_its_data(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    await create_v1(db)
+    before = {
+        table: [tuple(row) for row in await rows(db, f"SELECT * FROM {table}")]
+        for table in ("users", "events", "tickets", "chat_rooms", "messages", "notifications")
+    }
+    await apply_schema(db)  # what every start does
+    await apply_schema(db)  # a second start finds nothing to do
+    versions = await rows(db, "SELECT version FROM schema_version ORDER BY version")
+    assert [row["version"] for row in versions] == [1, SCHEMA_VERSION]
+    # Every row is still there, unchanged but for the new columns at the end of its table.
+    for table, old in before.items():
+        now = [tuple(row) for row in await rows(db, f"SELECT * FROM {table}")]
+        assert [row[: len(old[0])] for row in now] == old, table
+    [room] = await rows(db, "SELECT slow_mode_seconds, moderation_version FROM chat_rooms")
+    assert tuple(room) == (0, 0)
+    [message] = await rows(db, "SELECT author_role FROM messages")
+    assert message["author_role"] == "member"
+    # The upgraded database has exactly the tables a new one gets.
+    async with fresh_database(db.dialect, tmp_path) as fresh:
+        await apply_schema(fresh)
+        assert await describe(db) == await describe(fresh)
+
+
+async def rows(db: Database, query: str) -> list[Any]:
+    async with db.read() as conn:
+        return await conn.fetch(Sql(query))
+
+
+@asynccontextmanager
+async def fresh_database(dialect: str, tmp_path: Path) -> AsyncIterator[Database]:
+    if dialect == "sqlite":
+        db = await open_database(f"sqlite:///{tmp_path / 'fresh.sqlite3'}", pool_size=1)
+        try:
+            yield db
+        finally:
+            await db.close()
+        return
+    target = postgres_target()
+    assert target.url is not None
+    schema = f"test_{uuid.uuid4().hex}"
+    admin = await asyncpg.connect(asyncpg_dsn(target.url))
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+    db = await open_database(with_search_path(target.url, schema), pool_size=1)
+    try:
+        yield db
+    finally:
+        await db.close()
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
