@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 # Ids are canonical lower-case UUID strings (see schema.sql).
 UserId = str
@@ -75,6 +76,13 @@ class ChatRoom:
     last_seq: int
     activated_at: datetime | None
     archived_at: datetime | None
+    slow_mode_seconds: int = 0
+    moderation_version: int = 0
+
+
+class AuthorRole(StrEnum):
+    MEMBER = "member"
+    ORGANISER = "organiser"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +156,15 @@ class ChatMessage:
     seq: int
     client_id: str | None
     inserted_at: datetime
+    author_role: AuthorRole = AuthorRole.MEMBER
+    hidden: bool = False
+    """Hidden by an organiser: served without its content."""
 
 
 @dataclass(frozen=True, slots=True)
 class MessageDraft:
-    """A message to store; the database gives it its id, seq and time."""
+    """A message to store; the database gives it its id, seq and time. An organiser's
+    announcement has no ``user_id``; its ``username`` is the label the organisers chose."""
 
     chat_room_id: RoomId
     user_id: UserId | None
@@ -160,6 +172,7 @@ class MessageDraft:
     content: str
     content_type: str = "text"
     client_id: str | None = None
+    author_role: AuthorRole = AuthorRole.MEMBER
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +213,108 @@ _CONTROLS = frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))) - {"\t
 def is_readable_text(value: str) -> bool:
     """Whether ``value`` is storable text with no control characters but tab and newlines."""
     return is_storable_text(value) and _CONTROLS.isdisjoint(value)
+
+
+# -- the organisers' moderation of a room ---------------------------------------------------
+
+DEFAULT_ACTOR = "organiser"
+"""Who the audit log names when the organisers' system sends no actor label."""
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """A member muted (until ``ends_at``) or removed (``ends_at`` None) by an organiser."""
+
+    user_id: UserId
+    username: str
+    kind: str
+    ends_at: datetime | None
+    reason: str | None
+    actor: str
+    since: datetime
+
+
+MUTED = "muted"
+REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenMessage:
+    message_id: MessageId
+    seq: int
+    reason: str | None
+    actor: str
+    hidden_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoomModeration:
+    """A room's moderation state as stored: what every node enforces from memory. Each
+    action bumps ``version``, so a node can tell that its copy is older than the database."""
+
+    event_id: EventId
+    room_id: RoomId
+    version: int
+    slow_mode_seconds: int
+    restrictions: tuple[Restriction, ...] = ()
+    hidden: tuple[HiddenMessage, ...] = ()
+
+    def mutes(self, now: datetime) -> list[Restriction]:
+        """The mutes in force at ``now``."""
+        return [
+            r
+            for r in self.restrictions
+            if r.kind == MUTED and r.ends_at is not None and r.ends_at > now
+        ]
+
+    def removals(self) -> list[Restriction]:
+        return [r for r in self.restrictions if r.kind == REMOVED]
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationLogEntry:
+    version: int
+    action: str
+    actor: str
+    user_id: UserId | None
+    message_id: MessageId | None
+    details: Mapping[str, Any]
+    inserted_at: datetime
+
+
+# What an organiser's action changed, for the live side to tell the room.
+
+
+@dataclass(frozen=True, slots=True)
+class MemberMuted:
+    user_id: UserId
+    until: datetime | None
+    """None: the mute was lifted."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRemoved:
+    user_id: UserId
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberReinstated:
+    user_id: UserId
+
+
+@dataclass(frozen=True, slots=True)
+class SlowModeSet:
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageHidden:
+    message_id: MessageId
+    seq: int
+
+
+ModerationChange = MemberMuted | MemberRemoved | MemberReinstated | SlowModeSet | MessageHidden
 
 
 def is_storable_text(value: str) -> bool:

@@ -19,6 +19,7 @@ TICKET_NUMBER_MAX_LENGTH = 100
 accepts is one that can exist."""
 
 MESSAGE_MAX_LENGTH = 4000
+"""A chat message, a member's or an organiser's announcement."""
 CLIENT_ID_MAX_LENGTH = 100
 """A message's ``client_id``, the sender's key for retrying a post without a duplicate."""
 
@@ -36,3 +37,20 @@ MAX_REPLY_BYTES = 512 * 1024
 history over the socket or REST): beyond it the answer holds fewer messages and the client
 pages back. A page of long messages full of characters that JSON escapes would otherwise be
 megabytes."""
+
+SEQ_MAX = 2**31 - 1
+"""The largest seq (or moderation version) a client may name in a query: INTEGER columns are
+32-bit on PostgreSQL, so a larger number would be a driver error instead of no match."""
+
+PARTICIPANTS_DEFAULT_LIMIT = 50
+PARTICIPANTS_MAX_LIMIT = 200
+"""Participants in a page of ``GET /api/events/:id/participants``."""
+
+MUTE_MAX_SECONDS = 30 * 24 * 3600
+"""A mute lasts at most 30 days (removing a member is for longer)."""
+SLOW_MODE_MAX_SECONDS = 3600
+MODERATION_ACTOR_MAX_LENGTH = 100
+MODERATION_REASON_MAX_LENGTH = 500
+MODERATION_LOG_DEFAULT_LIMIT = 50
+MODERATION_LOG_MAX_LIMIT = 200
+"""Entries in a page of a room's moderation audit log."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from server.db import tickets
+from server.db import moderation
 from server.db.database import Connection
 from server.domain import EventId, UserId
 
 
-async def is_ticket_holder(conn: Connection, user_id: UserId, event_id: EventId) -> bool:
-    """A ticket holder (who may read the room's history and chat) has an assigned ticket for
-    the event."""
-    return await tickets.holds_ticket(conn, user_id=user_id, event_id=event_id)
+async def may_read_room(conn: Connection, user_id: UserId, event_id: EventId) -> bool:
+    """Who may read a room's history and its participants: a ticket holder (a user with an
+    assigned ticket for the event) whom the organisers did not remove from the room."""
+    return await moderation.may_read_room(conn, event_id=event_id, user_id=user_id)

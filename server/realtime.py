@@ -1,4 +1,5 @@
-"""What the REST layer tells the live side of the service (sockets, channels, presence).
+"""What the REST layer tells (and asks) the live side of the service (sockets, channels,
+presence, the message writer).
 
 The REST handlers call a :class:`Realtime` after their transaction has committed, so live
 effects never announce a change that was rolled back. The live chat implements it with phxpy
@@ -8,10 +9,25 @@ effects never announce a change that was rolled back. The live chat implements i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from server.domain import Event, EventId, Notification, UserId
+from server.domain import (
+    DomainError,
+    Event,
+    EventId,
+    MessageDraft,
+    ModerationChange,
+    Notification,
+    RoomModeration,
+    StoredMessage,
+    UserId,
+)
+
+NO_LIVE_CHAT = "the live chat is not running"
+
+PostOutcome = StoredMessage | DomainError | str
+"""A stored message, why it was refused (NotFound, Conflict), or why it could not be stored."""
 
 
 class Realtime(Protocol):
@@ -36,6 +52,24 @@ class Realtime(Protocol):
         """Notifications were stored: push each to its user if they are online."""
         ...
 
+    async def post_message(self, event_id: EventId, draft: MessageDraft) -> PostOutcome:
+        """Store a message the way the chat stores its members' (an organiser's announcement):
+        it gets the room's next seq, and is broadcast as ``new_message`` once stored."""
+        ...
+
+    async def room_moderated(self, state: RoomModeration, change: ModerationChange | None) -> None:
+        """An organiser's action committed: enforce the room's new state from now on, and
+        tell the room (or the member concerned) what changed."""
+        ...
+
+    def online_count(self, event_id: EventId) -> int:
+        """How many members are in the event's room now."""
+        ...
+
+    def online_among(self, event_id: EventId, user_ids: Iterable[UserId]) -> set[UserId]:
+        """Which of these users are in the event's room now."""
+        ...
+
 
 class NoRealtime:
     """The default: no live side."""
@@ -54,3 +88,15 @@ class NoRealtime:
 
     async def notifications_created(self, notifications: Sequence[Notification]) -> None:
         return None
+
+    async def post_message(self, event_id: EventId, draft: MessageDraft) -> PostOutcome:
+        return NO_LIVE_CHAT
+
+    async def room_moderated(self, state: RoomModeration, change: ModerationChange | None) -> None:
+        return None
+
+    def online_count(self, event_id: EventId) -> int:
+        return 0
+
+    def online_among(self, event_id: EventId, user_ids: Iterable[UserId]) -> set[UserId]:
+        return set()

@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from server.domain import ChatMessage, ChatRoom, Event, Notification, RoomStatus, Ticket, User
+from server.domain import (
+    ChatMessage,
+    ChatRoom,
+    Event,
+    ModerationLogEntry,
+    Notification,
+    RoomModeration,
+    RoomStatus,
+    Ticket,
+    User,
+)
 
 JSON = dict[str, Any]
 
@@ -65,16 +75,21 @@ def notification(value: Notification) -> JSON:
 
 
 def message(value: ChatMessage) -> JSON:
-    # Content goes out exactly as stored: data, never markup the server interprets.
+    """A message. Content goes out exactly as stored: data, never markup the server
+    interprets. A message an organiser hid keeps its place (its seq) with empty content and
+    ``hidden`` true; an organiser's announcement has ``author_role`` "organiser" and no
+    ``user_id``."""
     return {
         "id": value.id,
         "chat_room_id": value.chat_room_id,
         "user_id": value.user_id,
         "username": value.username,
-        "content": value.content,
+        "content": "" if value.hidden else value.content,
         "content_type": value.content_type,
         "seq": value.seq,
         "inserted_at": timestamp(value.inserted_at),
+        "author_role": value.author_role.value,
+        "hidden": value.hidden,
     }
 
 
@@ -110,3 +125,56 @@ def live_room(value: ChatRoom) -> JSON:
 
 def room_status(status: RoomStatus | str) -> JSON:
     return {"status": status.value if isinstance(status, RoomStatus) else status}
+
+
+def moderation(value: RoomModeration, now: datetime) -> JSON:
+    """A room's moderation as it stands at ``now`` (mutes that ran out are gone)."""
+    return {
+        "event_id": value.event_id,
+        "chat_room_id": value.room_id,
+        "version": value.version,
+        "slow_mode_seconds": value.slow_mode_seconds,
+        "mutes": [
+            {
+                "user_id": r.user_id,
+                "username": r.username,
+                "until": timestamp(r.ends_at),
+                "reason": r.reason,
+                "actor": r.actor,
+                "since": timestamp(r.since),
+            }
+            for r in value.mutes(now)
+        ],
+        "removals": [
+            {
+                "user_id": r.user_id,
+                "username": r.username,
+                "reason": r.reason,
+                "actor": r.actor,
+                "since": timestamp(r.since),
+            }
+            for r in value.removals()
+        ],
+        "hidden_messages": [
+            {
+                "message_id": h.message_id,
+                "seq": h.seq,
+                "reason": h.reason,
+                "actor": h.actor,
+                "hidden_at": timestamp(h.hidden_at),
+            }
+            for h in value.hidden
+        ],
+    }
+
+
+def moderation_log_entry(value: ModerationLogEntry) -> JSON:
+    return {
+        "version": value.version,
+        "action": value.action,
+        "actor": value.actor,
+        "user_id": value.user_id,
+        "message_id": value.message_id,
+        "details": dict(value.details),
+        "inserted_at": timestamp(value.inserted_at),
+    }

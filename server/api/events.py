@@ -33,6 +33,7 @@ from server.limits import (
     HISTORY_DEFAULT_LIMIT,
     HISTORY_MAX_LIMIT,
     MAX_REPLY_BYTES,
+    SEQ_MAX,
 )
 
 # Changes that matter to someone holding a ticket, who is then notified.
@@ -159,14 +160,14 @@ async def list_messages(request: web.Request) -> web.Response:
     """A room's history for its ticket holders, paged backwards by ``seq``."""
     caller = signed_in_user(request)
     errors: dict[str, list[str]] = {}
-    before = query_int(request, "before", errors, minimum=1, maximum=2**62)
+    before = query_int(request, "before", errors, minimum=1, maximum=SEQ_MAX)
     limit = query_int(request, "limit", errors, minimum=1, maximum=HISTORY_MAX_LIMIT)
     if errors:
         raise Invalid(errors)
     event_id = path_id(request, "id")
     async with request.app[DB].read() as conn:
         event = await event_store.get_event(conn, event_id)
-        if not await policy.is_ticket_holder(conn, caller.user_id, event_id):
+        if not await policy.may_read_room(conn, caller.user_id, event_id):
             raise Forbidden()
         messages = await message_store.list_messages(
             conn, event.chat_room.id, before=before, limit=limit or HISTORY_DEFAULT_LIMIT

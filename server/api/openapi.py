@@ -12,12 +12,18 @@ from typing import Any
 from server.api.routes import ROUTES, ResponseBody, Route
 from server.auth.guard import Access
 from server.limits import (
+    CLIENT_ID_MAX_LENGTH,
     EMAIL_MAX_LENGTH,
     EVENT_DESCRIPTION_MAX_LENGTH,
     EVENT_LOCATION_MAX_LENGTH,
     EVENT_NAME_MAX_LENGTH,
+    MESSAGE_MAX_LENGTH,
+    MODERATION_ACTOR_MAX_LENGTH,
+    MODERATION_REASON_MAX_LENGTH,
+    MUTE_MAX_SECONDS,
     PASSWORD_MAX_BYTES,
     PASSWORD_MIN_LENGTH,
+    SLOW_MODE_MAX_SECONDS,
     TICKET_NUMBER_MAX_LENGTH,
     USERNAME_MAX_LENGTH,
 )
@@ -85,6 +91,13 @@ _EVENT_FIELDS: dict[str, JSONSchema] = {
     "end_time": {**_TIME_IN, "description": "After start_time. " + _TIME_IN["description"]},
 }
 
+_ACTOR: JSONSchema = {
+    "type": "string",
+    "maxLength": MODERATION_ACTOR_MAX_LENGTH,
+    "description": 'Who acts, for the audit log (default "organiser")',
+}
+_REASON: JSONSchema = {"type": "string", "maxLength": MODERATION_REASON_MAX_LENGTH}
+
 SCHEMAS: dict[str, JSONSchema] = {
     "User": _record({"id": _UUID, "username": {"type": "string"}, "email": {"type": "string"}}),
     "UserWithToken": _record(
@@ -137,6 +150,106 @@ SCHEMAS: dict[str, JSONSchema] = {
             "content": {"type": "string"},
             "content_type": {"type": "string"},
             "seq": {"type": "integer", "minimum": 1},
+            "inserted_at": _TIME,
+            "author_role": {
+                "type": "string",
+                "enum": ["member", "organiser"],
+                "description": "organiser: an announcement (no user_id; username is the "
+                "label the organisers signed it with)",
+            },
+            "hidden": {
+                "type": "boolean",
+                "description": "Hidden by an organiser: content is empty, the seq stays",
+            },
+        }
+    ),
+    "Participant": _record(
+        {
+            "user_id": _UUID,
+            "username": {"type": "string"},
+            "joined_at": {**_TIME, "description": "When they first joined the room"},
+            "online": {"type": "boolean", "description": "In the room right now"},
+        }
+    ),
+    "Moderation": _record(
+        {
+            "event_id": _UUID,
+            "chat_room_id": _UUID,
+            "version": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "How many moderation actions the room has seen (the version "
+                "of the latest audit log entry)",
+            },
+            "slow_mode_seconds": {"type": "integer", "minimum": 0},
+            "mutes": {
+                "type": "array",
+                "description": "Mutes in force now",
+                "items": _record(
+                    {
+                        "user_id": _UUID,
+                        "username": {"type": "string"},
+                        "until": _TIME,
+                        "reason": _nullable({"type": "string"}),
+                        "actor": {"type": "string"},
+                        "since": _TIME,
+                    }
+                ),
+            },
+            "removals": {
+                "type": "array",
+                "items": _record(
+                    {
+                        "user_id": _UUID,
+                        "username": {"type": "string"},
+                        "reason": _nullable({"type": "string"}),
+                        "actor": {"type": "string"},
+                        "since": _TIME,
+                    }
+                ),
+            },
+            "hidden_messages": {
+                "type": "array",
+                "items": _record(
+                    {
+                        "message_id": _UUID,
+                        "seq": {"type": "integer", "minimum": 1},
+                        "reason": _nullable({"type": "string"}),
+                        "actor": {"type": "string"},
+                        "hidden_at": _TIME,
+                    }
+                ),
+            },
+        }
+    ),
+    "ModerationResult": _record(
+        {
+            "changed": {
+                "type": "boolean",
+                "description": "false: it was so already (nothing changed, nothing logged)",
+            },
+            "moderation": _ref("Moderation"),
+        }
+    ),
+    "ModerationLogEntry": _record(
+        {
+            "version": {"type": "integer", "minimum": 1},
+            "action": {
+                "type": "string",
+                "enum": [
+                    "announce",
+                    "slow_mode",
+                    "mute",
+                    "unmute",
+                    "remove",
+                    "reinstate",
+                    "hide",
+                ],
+            },
+            "actor": {"type": "string"},
+            "user_id": _nullable(_UUID),
+            "message_id": _nullable(_UUID),
+            "details": {"type": "object", "description": "The action's parameters"},
             "inserted_at": _TIME,
         }
     ),
@@ -212,6 +325,54 @@ SCHEMAS: dict[str, JSONSchema] = {
             "event_id": _UUID,
         },
         required=["ticket_number", "event_id"],
+    ),
+    "AnnouncementRequest": _object(
+        {
+            "content": {"type": "string", "maxLength": MESSAGE_MAX_LENGTH},
+            "client_id": {
+                "type": "string",
+                "maxLength": CLIENT_ID_MAX_LENGTH,
+                "description": "Makes retries safe: an announcement with a client_id "
+                "already used in the room is not posted again",
+            },
+            "actor": _ACTOR,
+        },
+        required=["content"],
+    ),
+    "SlowModeRequest": _object(
+        {
+            "seconds": {"type": "integer", "minimum": 0, "maximum": SLOW_MODE_MAX_SECONDS},
+            "actor": _ACTOR,
+        },
+        required=["seconds"],
+    ),
+    "MuteRequest": {
+        **_object(
+            {
+                "user_id": _UUID,
+                "duration_seconds": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MUTE_MAX_SECONDS,
+                },
+                "until": {
+                    **_TIME_IN,
+                    "description": "Instead of duration_seconds: when the mute ends (a "
+                    "retry with the same until changes nothing)",
+                },
+                "reason": _REASON,
+                "actor": _ACTOR,
+            },
+            required=["user_id"],
+        ),
+        "description": "One of duration_seconds and until.",
+    },
+    "MemberRequest": _object({"user_id": _UUID, "actor": _ACTOR}, required=["user_id"]),
+    "RemoveRequest": _object(
+        {"user_id": _UUID, "reason": _REASON, "actor": _ACTOR}, required=["user_id"]
+    ),
+    "HideRequest": _object(
+        {"message_id": _UUID, "reason": _REASON, "actor": _ACTOR}, required=["message_id"]
     ),
     "CreateTicketRequest": {
         **_object({"ticket": _ref("TicketFields"), "ticket_params": _ref("TicketFields")}),

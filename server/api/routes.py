@@ -12,9 +12,16 @@ from typing import Any
 
 from aiohttp import web
 
-from server.api import events, meta, notifications, tickets, users
+from server.api import events, meta, moderation, notifications, participants, tickets, users
 from server.auth.guard import Access, Handler, guarded
-from server.limits import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
+from server.limits import (
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    MODERATION_LOG_DEFAULT_LIMIT,
+    MODERATION_LOG_MAX_LIMIT,
+    PARTICIPANTS_DEFAULT_LIMIT,
+    PARTICIPANTS_MAX_LIMIT,
+)
 
 # A response body: the name of a component schema, sent inside {"data": ...} ("Name[]" for a
 # list of them); None for no body or for the standard error body of an error status; or a
@@ -57,6 +64,25 @@ _USER_UPDATED: Mapping[str, Any] = {
             "type": "string",
             "description": "A new token, present when the password changed: the change "
             "revokes every older token, the caller's included.",
+        },
+    },
+}
+
+_PARTICIPANTS: Mapping[str, Any] = {
+    "type": "object",
+    "required": ["data", "total", "online_count", "next_cursor"],
+    "additionalProperties": False,
+    "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Participant"}},
+        "total": {"type": "integer", "minimum": 0, "description": "Participants in all"},
+        "online_count": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Members in the room right now",
+        },
+        "next_cursor": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "Pass as `after` for the next page; null on the last page",
         },
     },
 }
@@ -133,6 +159,112 @@ ROUTES: tuple[Route, ...] = (
             ),
         ),
         responses={200: "Message[]", 404: None, 422: None},
+    ),
+    Route(
+        "GET",
+        "/api/events/{id}/participants",
+        participants.list_participants,
+        Access.USER_OR_SERVICE,
+        "Everyone admitted to the event's chat room (the event's ticket holders may ask), "
+        "in the order they first joined, with whether each is online now; paged by cursor",
+        query=(
+            QueryParam(
+                "after",
+                "The next_cursor of the previous page (none: from the start)",
+                {"type": "string"},
+            ),
+            QueryParam(
+                "limit",
+                f"How many participants at most (default {PARTICIPANTS_DEFAULT_LIMIT})",
+                {"type": "integer", "minimum": 1, "maximum": PARTICIPANTS_MAX_LIMIT},
+            ),
+        ),
+        responses={200: _PARTICIPANTS, 404: None, 422: None},
+    ),
+    # -- the organisers' moderation (the reservation system, for the event's staff) ----------
+    Route(
+        "POST",
+        "/api/events/{id}/announcements",
+        moderation.post_announcement,
+        Access.SERVICE,
+        "Post an announcement into the event's chat room, marked as from the organiser "
+        "(201; a retry with the same client_id: 200 with the message stored the first time)",
+        request_body="AnnouncementRequest",
+        responses={200: "Message", 201: "Message", 404: None, 409: None, 503: None},
+    ),
+    Route(
+        "GET",
+        "/api/events/{id}/moderation",
+        moderation.show_moderation,
+        Access.SERVICE,
+        "The room's moderation now: slow mode, mutes in force, removals, hidden messages",
+        responses={200: "Moderation", 404: None},
+    ),
+    Route(
+        "GET",
+        "/api/events/{id}/moderation/log",
+        moderation.moderation_log,
+        Access.SERVICE,
+        "The room's moderation audit log (who did what when), newest first",
+        query=(
+            QueryParam(
+                "before",
+                "Only entries with a smaller version (to page back)",
+                {"type": "integer", "minimum": 1},
+            ),
+            QueryParam(
+                "limit",
+                f"How many entries at most (default {MODERATION_LOG_DEFAULT_LIMIT})",
+                {"type": "integer", "minimum": 1, "maximum": MODERATION_LOG_MAX_LIMIT},
+            ),
+        ),
+        responses={200: "ModerationLogEntry[]", 404: None, 422: None},
+    ),
+    *(
+        Route(
+            "POST",
+            f"/api/events/{{id}}/moderation/{action}",
+            handler,
+            Access.SERVICE,
+            summary,
+            request_body=body,
+            responses={200: "ModerationResult", 404: None},
+        )
+        for action, handler, body, summary in (
+            (
+                "slow_mode",
+                moderation.set_slow_mode,
+                "SlowModeRequest",
+                "Set the room's slow mode: each member may post once per `seconds` (0: off)",
+            ),
+            (
+                "mute",
+                moderation.mute,
+                "MuteRequest",
+                "Mute a member in the room for a duration (their posts are refused)",
+            ),
+            ("unmute", moderation.unmute, "MemberRequest", "Lift a member's mute"),
+            (
+                "remove",
+                moderation.remove,
+                "RemoveRequest",
+                "Remove a member from the room: their channels close, their joins are "
+                "refused until reinstated",
+            ),
+            (
+                "reinstate",
+                moderation.reinstate,
+                "MemberRequest",
+                "Let a removed member join the room again",
+            ),
+            (
+                "hide",
+                moderation.hide_message,
+                "HideRequest",
+                "Hide a message of the room: members are told, history serves it without "
+                "its content",
+            ),
+        )
     ),
     # -- users (the fans' app) ----------------------------------------------------------------
     Route(

@@ -104,6 +104,10 @@ class Fields:
         if self.errors:
             raise Invalid(self.errors)
 
+    def present(self, name: str) -> bool:
+        """Whether the field is there with a value (not absent, not null)."""
+        return self._data.get(name) is not None
+
     # -- text ---------------------------------------------------------------------------------
 
     def _given(self, name: str, *, required: bool) -> Any:
@@ -195,6 +199,26 @@ class Fields:
         if parsed is None:
             self.add_error(name, INVALID)
         return parsed
+
+    def integer(
+        self, name: str, *, minimum: int, maximum: int, required: bool = True
+    ) -> int | None:
+        """A whole JSON number within bounds (``600``, not ``"600"`` or ``600.5``)."""
+        raw = self._data.get(name)
+        if raw is None:
+            if required:
+                self.add_error(name, BLANK)
+            return None
+        if not isinstance(raw, int) or isinstance(raw, bool):
+            self.add_error(name, INVALID)
+            return None
+        if raw < minimum:
+            self.add_error(name, f"must be greater than or equal to {minimum}")
+            return None
+        if raw > maximum:
+            self.add_error(name, f"must be less than or equal to {maximum}")
+            return None
+        return raw
 
     def uuid(self, name: str) -> str:
         """A required UUID field: a reference to another record."""

@@ -13,6 +13,7 @@ from aiohttp import web
 from phxpy import Endpoint
 from server.chat.guessing import ClaimGuard
 from server.chat.limits import ChatLimits, RateLimiter, Throttle
+from server.chat.moderation import Moderation
 from server.chat.writer import MessageWriter
 from server.clock import Clock
 from server.config import Settings
@@ -32,6 +33,7 @@ class ChatContext:
 
     def __post_init__(self) -> None:
         self.claim_guard = ClaimGuard(self.clock)
+        self.moderation = Moderation(self.clock)
         self.message_limiter = RateLimiter(
             self.clock, rate=self.limits.messages_per_second, burst=self.limits.message_burst
         )

@@ -11,6 +11,13 @@ history after it closes); posting needs ``active``.
 
 Posts go to the node's :class:`~server.chat.writer.MessageWriter`, which stores everything
 waiting at once and then replies and broadcasts in seq order.
+
+The organisers' moderation is enforced from this node's memory (:mod:`server.chat.moderation`):
+a removed member's join is refused before any ticket is claimed; a muted member's post, or a
+post too soon in slow mode, is refused before it reaches the writer. What an organiser does to
+one member reaches that member's channels as an intercepted ``member_moderated`` broadcast:
+the member is told (``muted``, ``unmuted``), or told and closed (``removed``, then
+``phx_close``, so phoenix.js does not rejoin); the other members' channels drop it.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ from phxpy import Channel, Error, Ok, RawJSON, Reply, ReplyRef, Stop
 from phxpy.serializer import json_dumps
 from server import render
 from server.chat import payloads
-from server.chat.announce import ROOM_DELETED
+from server.chat.announce import MEMBER_MODERATED, ROOM_DELETED, ROOM_STATUS
 from server.chat.context import CHAT_CONTEXT, ChatContext
-from server.chat.presence import track
+from server.chat.moderation import REMOVED_REASON, RoomRules
+from server.chat.presence import online_count, track
 from server.chat.topics import EVENT_PREFIX, id_from_topic
 from server.chat.writer import Outcome
 from server.db import chat as chat_store
@@ -55,10 +63,11 @@ UNKNOWN_EVENT = "unknown event"
 
 
 class EventChannel(Channel):
-    # room_status passes through handle_out (rare, so the fastlane loses nothing that
-    # matters): when the event is deleted the channel forwards it and closes itself, on
-    # every node, and the client gets phx_close and does not rejoin.
-    intercept = frozenset({"room_status"})
+    # Both pass through handle_out (rare, so the fastlane loses nothing that matters). When
+    # the event is deleted the channel forwards room_status and closes itself, on every
+    # node, and the client gets phx_close and does not rejoin; member_moderated is for one
+    # member's channels only (see the module docstring).
+    intercept = frozenset({ROOM_STATUS, MEMBER_MODERATED})
 
     event_id: EventId
     room_id: RoomId
@@ -84,6 +93,9 @@ class EventChannel(Channel):
             return Error({"reason": EVENT_NOT_FOUND})
         if facts.username is None:  # deleted meanwhile; its sockets are being closed
             return Error({"reason": INVALID_TICKET})
+        rules = await chat.moderation.rules(chat.db, facts.room.id)
+        if user_id in rules.removed:
+            return Error({"reason": REMOVED_REASON})
         if not facts.holds_used_ticket:
             refusal = await self._claim(event_id, user_id, request)
             if refusal is not None:
@@ -92,7 +104,26 @@ class EventChannel(Channel):
             messages, more = await _join_messages(conn, facts.room, request.after_seq)
         self.event_id, self.room_id = event_id, facts.room.id
         self.user_id, self.username = user_id, facts.username
-        return Ok(_messages_reply(messages, more, room=render.live_room(facts.room)))
+        room = render.live_room(facts.room)
+        room["slow_mode_seconds"] = rules.slow_mode_seconds
+        return Ok(
+            _messages_reply(
+                messages,
+                more,
+                room=room,
+                extra=self._standing(rules),
+            )
+        )
+
+    def _standing(self, rules: RoomRules) -> dict[str, Any]:
+        """What the join reply tells beside the messages: how many members are online (this
+        one included), until when this member is muted, and which messages are hidden (a
+        client that kept messages from before a reconnect drops those)."""
+        return {
+            "online": online_count(self, self.user_id),
+            "muted_until": render.timestamp(rules.muted_until(self.user_id, self.chat.clock.now())),
+            "hidden_seqs": list(rules.hidden_seqs),
+        }
 
     async def _claim(
         self, event_id: EventId, user_id: UserId, request: payloads.JoinRequest
@@ -130,9 +161,25 @@ class EventChannel(Channel):
         await track(self, self.user_id, self.username, self.chat.clock.now())
 
     async def handle_out(self, event: str, payload: Any) -> Stop | None:
+        if event == MEMBER_MODERATED:
+            return await self._moderated(payload)
         await self.push(event, payload)
-        if event == "room_status" and payload.get("status") == ROOM_DELETED:
+        if event == ROOM_STATUS and payload.get("status") == ROOM_DELETED:
             return Stop("normal")
+        return None
+
+    async def _moderated(self, payload: dict[str, Any]) -> Stop | None:
+        """An organiser acted on one member: tell that member's channels, drop elsewhere."""
+        if payload.get("user_id") != self.user_id:
+            return None
+        action = payload["action"]
+        if action == "removed":
+            await self.push("removed", {"reason": payload.get("reason")})
+            return Stop("normal")
+        if action == "muted":
+            await self.push("muted", {"until": payload.get("until")})
+        elif action == "unmuted":
+            await self.push("unmuted", {})
         return None
 
     # ------------------------------------------------------------- messages
@@ -154,6 +201,13 @@ class EventChannel(Channel):
         # Before any database work: a flood costs its sender an error reply, nobody else.
         if not chat.message_limiter.allow(self.user_id):
             return Error({"reason": TOO_MANY_MESSAGES})
+        # The organisers' rules, from memory (loaded again only if this node dropped them).
+        rules = chat.moderation.cached(self.room_id) or await chat.moderation.rules(
+            chat.db, self.room_id
+        )
+        refusal = chat.moderation.refuse_post(rules, self.user_id)
+        if refusal is not None:
+            return Error(refusal)
         draft = MessageDraft(
             chat_room_id=self.room_id,
             user_id=self.user_id,
@@ -208,7 +262,10 @@ class EventChannel(Channel):
 
 
 def _messages_reply(
-    messages: list[ChatMessage], more: bool, room: dict[str, Any] | None = None
+    messages: list[ChatMessage],
+    more: bool,
+    room: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> RawJSON:
     """``{"messages": [...], "more": ..., "room": ...}``, the messages encoded once and cut
     to MAX_REPLY_BYTES (``more`` then true: older ones wait for the client's next page)."""
@@ -221,6 +278,8 @@ def _messages_reply(
     ]
     if room is not None:
         parts += [b',"room":', render.encode(room)]
+    for key, value in (extra or {}).items():
+        parts += [b',"', key.encode("ascii"), b'":', render.encode(value)]
     parts.append(b"}")
     return RawJSON(b"".join(parts))
 

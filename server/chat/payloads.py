@@ -14,6 +14,7 @@ from server.limits import (
     HISTORY_DEFAULT_LIMIT,
     HISTORY_MAX_LIMIT,
     MESSAGE_MAX_LENGTH,
+    SEQ_MAX,
     TICKET_NUMBER_MAX_LENGTH,
 )
 from server.limits import LATEST_MESSAGES as LATEST_MESSAGES  # the channel reads them here
@@ -77,7 +78,9 @@ def parse_join(payload: Any) -> JoinRequest:
     elif raw_ticket is not None:
         invalid = True
     after = payload.get("after_seq")
-    after_seq = after if isinstance(after, int) and _is_int(after) and 0 <= after < 2**62 else None
+    after_seq = (
+        after if isinstance(after, int) and _is_int(after) and 0 <= after <= SEQ_MAX else None
+    )
     return JoinRequest(ticket_number=ticket, after_seq=after_seq, invalid_ticket=invalid)
 
 
@@ -121,7 +124,7 @@ def parse_history(payload: Any) -> HistoryRequest | str:
         return INVALID_HISTORY
     before = payload.get("before")
     limit = payload.get("limit", HISTORY_DEFAULT_LIMIT)
-    if before is not None and not (_is_int(before) and 1 <= before < 2**62):
+    if before is not None and not (_is_int(before) and 1 <= before <= SEQ_MAX):
         return INVALID_HISTORY
     if limit is None:
         limit = HISTORY_DEFAULT_LIMIT

@@ -53,7 +53,7 @@ def install_chat(
     )
     announcer = Announcer(endpoint)
     scheduler = RoomScheduler(clock, announcer)
-    realtime = ChatRealtime(endpoint, announcer, scheduler)
+    realtime = ChatRealtime(context, announcer, scheduler)
     app[CHAT_CONTEXT] = context
     phxpy.mount(
         app,

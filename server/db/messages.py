@@ -21,6 +21,7 @@ from server.db.common import new_id
 from server.db.database import Connection, PostgresConnection, Row, SqliteConnection
 from server.db.sql import Sql, sqlite_timestamp
 from server.domain import (
+    AuthorRole,
     ChatMessage,
     Conflict,
     DomainError,
@@ -32,16 +33,40 @@ from server.domain import (
 
 ROOM_NOT_ACTIVE = "chat room is not active"
 
-_COLUMNS = "id, chat_room_id, user_id, username, content, content_type, seq, client_id, inserted_at"
+_COLUMNS = (
+    "id, chat_room_id, user_id, username, content, content_type, seq, client_id, inserted_at, "
+    "author_role"
+)
+# A message as read: its columns, and whether an organiser hid it.
+_READ = f"""
+    {", ".join("messages." + c.strip() for c in _COLUMNS.split(","))},
+    hidden_messages.seq IS NOT NULL AS hidden
+"""
+_HIDDEN = """
+    LEFT JOIN hidden_messages ON hidden_messages.chat_room_id = messages.chat_room_id
+                             AND hidden_messages.seq = messages.seq
+"""
 
 # SQLite: the messages a batch's (room, author, client_id) keys name, in one statement; the
 # keys come as one JSON array of [room, author, client_id] triples.
 _SQLITE_FIND_BY_CLIENT_IDS = Sql(
     f"""
-    SELECT {", ".join("messages." + c.strip() for c in _COLUMNS.split(","))}
+    SELECT {_READ}
     FROM json_each($1) AS k
     JOIN messages ON messages.chat_room_id = k.value ->> 0 AND messages.user_id = k.value ->> 1
      AND messages.client_id = k.value ->> 2
+    {_HIDDEN}
+    """
+)
+# The announcements a batch's [room, client_id] pairs name (rare: only batches holding an
+# announcement with a client_id ask).
+_SQLITE_FIND_ANNOUNCEMENTS = Sql(
+    f"""
+    SELECT {_READ}
+    FROM json_each($1) AS k
+    JOIN messages ON messages.chat_room_id = k.value ->> 0 AND messages.author_role = 'organiser'
+     AND messages.client_id = k.value ->> 1
+    {_HIDDEN}
     """
 )
 _ROOM_EXISTS = Sql("SELECT 1 FROM chat_rooms WHERE id = $1")
@@ -57,36 +82,51 @@ _ALLOCATE_ANY = Sql(
 _INSERT = Sql(
     f"""
     INSERT INTO messages ({_COLUMNS})
-    VALUES ($1, $2, (SELECT users.id FROM users WHERE users.id = $3), $4, $5, $6, $7, $8, $9)
+    VALUES ($1, $2, (SELECT users.id FROM users WHERE users.id = $3), $4, $5, $6, $7, $8, $9,
+            $10)
     """
 )
 _LATEST = Sql(
     f"""
-    SELECT {_COLUMNS} FROM messages WHERE chat_room_id = $1
-    ORDER BY seq DESC LIMIT $2
+    SELECT {_READ} FROM messages {_HIDDEN} WHERE messages.chat_room_id = $1
+    ORDER BY messages.seq DESC LIMIT $2
     """
 )
 _BEFORE = Sql(
     f"""
-    SELECT {_COLUMNS} FROM messages WHERE chat_room_id = $1 AND seq < $2
-    ORDER BY seq DESC LIMIT $3
+    SELECT {_READ} FROM messages {_HIDDEN}
+    WHERE messages.chat_room_id = $1 AND messages.seq < $2
+    ORDER BY messages.seq DESC LIMIT $3
     """
 )
 _AFTER = Sql(
     f"""
-    SELECT {_COLUMNS} FROM messages WHERE chat_room_id = $1 AND seq > $2
-    ORDER BY seq LIMIT $3
+    SELECT {_READ} FROM messages {_HIDDEN}
+    WHERE messages.chat_room_id = $1 AND messages.seq > $2
+    ORDER BY messages.seq LIMIT $3
     """
 )
+_GET = Sql(f"SELECT {_READ} FROM messages {_HIDDEN} WHERE messages.id = $1")
 
 # PostgreSQL: a whole batch in two statements, whatever its size and number of rooms.
 _PG_FIND_BY_CLIENT_IDS = Sql(
     f"""
-    SELECT {", ".join("messages." + c.strip() for c in _COLUMNS.split(","))}
+    SELECT {_READ}
     FROM messages
     JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(room, author, client_id)
       ON messages.chat_room_id = k.room AND messages.user_id = k.author
      AND messages.client_id = k.client_id
+    {_HIDDEN}
+    """
+)
+_PG_FIND_ANNOUNCEMENTS = Sql(
+    f"""
+    SELECT {_READ}
+    FROM messages
+    JOIN unnest($1::text[], $2::text[]) AS k(room, client_id)
+      ON messages.chat_room_id = k.room AND messages.author_role = 'organiser'
+     AND messages.client_id = k.client_id
+    {_HIDDEN}
     """
 )
 # Allocate each room's seqs and insert the messages of the rooms that could allocate, in one
@@ -104,10 +144,10 @@ _PG_STORE = """
         INSERT INTO messages ({columns})
         SELECT v.id, v.room, (SELECT users.id FROM users WHERE users.id = v.author),
                v.username, v.content, v.content_type,
-               allocated.last_seq - allocated.n + v.k, v.client_id, $9
+               allocated.last_seq - allocated.n + v.k, v.client_id, $9, v.author_role
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                    $7::text[], $8::int[])
-             AS v(id, room, author, username, content, content_type, client_id, k)
+                    $7::text[], $8::int[], $12::text[])
+             AS v(id, room, author, username, content, content_type, client_id, k, author_role)
         JOIN allocated ON allocated.id = v.room
     )
     SELECT id, last_seq FROM allocated
@@ -130,7 +170,31 @@ def message_from_row(row: Row) -> ChatMessage:
         seq=row["seq"],
         client_id=row["client_id"],
         inserted_at=row["inserted_at"],
+        author_role=AuthorRole(row["author_role"]),
+        hidden=bool(row["hidden"]),
     )
+
+
+ANNOUNCER = ""
+"""The author part of an announcement's dedupe key (no user has an empty id)."""
+
+_Key = tuple[str, str, str]
+
+
+def _dedupe_key(draft: MessageDraft) -> _Key | None:
+    """(room, author, client_id) for a draft whose retry must not be stored twice."""
+    if draft.client_id is None:
+        return None
+    if draft.author_role is AuthorRole.ORGANISER:
+        return (draft.chat_room_id, ANNOUNCER, draft.client_id)
+    if draft.user_id is None:
+        return None
+    return (draft.chat_room_id, draft.user_id, draft.client_id)
+
+
+def _key_of(message: ChatMessage) -> _Key:
+    author = ANNOUNCER if message.author_role is AuthorRole.ORGANISER else str(message.user_id)
+    return (message.chat_room_id, author, str(message.client_id))
 
 
 Outcome = StoredMessage | DomainError
@@ -149,14 +213,12 @@ class _Plan:
     """Per room, the indexes of the drafts to store, in order."""
 
 
-def _plan(
-    drafts: Sequence[MessageDraft], existing: dict[tuple[str, str, str], ChatMessage]
-) -> _Plan:
+def _plan(drafts: Sequence[MessageDraft], existing: dict[_Key, ChatMessage]) -> _Plan:
     plan = _Plan([None] * len(drafts), {}, {})
-    first: dict[tuple[str, str, str], int] = {}
+    first: dict[_Key, int] = {}
     for index, draft in enumerate(drafts):
-        if draft.client_id is not None and draft.user_id is not None:
-            key = (draft.chat_room_id, draft.user_id, draft.client_id)
+        key = _dedupe_key(draft)
+        if key is not None:
             if key in first:
                 plan.same_as[index] = first[key]
                 continue
@@ -194,6 +256,7 @@ def _message(draft: MessageDraft, seq: int, now: datetime) -> ChatMessage:
         seq=seq,
         client_id=draft.client_id,
         inserted_at=now,
+        author_role=draft.author_role,
     )
 
 
@@ -221,16 +284,18 @@ async def store_messages(
 def _store_sqlite(
     conn: sqlite3.Connection, drafts: Sequence[MessageDraft], now: datetime, require_active: bool
 ) -> list[Outcome]:
-    existing: dict[tuple[str, str, str], ChatMessage] = {}
-    keys = [
-        (d.chat_room_id, d.user_id, d.client_id)
-        for d in drafts
-        if d.client_id is not None and d.user_id is not None
-    ]
-    if keys:
-        for row in conn.execute(_SQLITE_FIND_BY_CLIENT_IDS.sqlite, (json.dumps(keys),)):
+    existing: dict[_Key, ChatMessage] = {}
+    keys = [key for key in map(_dedupe_key, drafts) if key is not None]
+    members = [key for key in keys if key[1] != ANNOUNCER]
+    if members:
+        for row in conn.execute(_SQLITE_FIND_BY_CLIENT_IDS.sqlite, (json.dumps(members),)):
             found = message_from_row(row)
-            existing[(found.chat_room_id, str(found.user_id), str(found.client_id))] = found
+            existing[_key_of(found)] = found
+    announcements = [(room, client_id) for room, author, client_id in keys if author == ANNOUNCER]
+    if announcements:
+        for row in conn.execute(_SQLITE_FIND_ANNOUNCEMENTS.sqlite, (json.dumps(announcements),)):
+            found = message_from_row(row)
+            existing[_key_of(found)] = found
     plan = _plan(drafts, existing)
     allocate = _ALLOCATE_ACTIVE if require_active else _ALLOCATE_ANY
     stamp = sqlite_timestamp(now)  # once, not once per row
@@ -257,6 +322,7 @@ def _store_sqlite(
                     message.seq,
                     message.client_id,
                     stamp,
+                    message.author_role.value,
                 )
             )
     conn.executemany(_INSERT.sqlite, rows)
@@ -266,24 +332,24 @@ def _store_sqlite(
 async def _store_postgres(
     conn: PostgresConnection, drafts: Sequence[MessageDraft], now: datetime, require_active: bool
 ) -> list[Outcome]:
-    existing: dict[tuple[str, str, str], ChatMessage] = {}
-    keyed = [d for d in drafts if d.client_id is not None and d.user_id is not None]
-    if keyed:
-        rows = await conn.fetch(
-            _PG_FIND_BY_CLIENT_IDS,
-            [d.chat_room_id for d in keyed],
-            [d.user_id for d in keyed],
-            [d.client_id for d in keyed],
-        )
-        for row in rows:
+    existing: dict[_Key, ChatMessage] = {}
+    keys = [key for key in map(_dedupe_key, drafts) if key is not None]
+    members = [key for key in keys if key[1] != ANNOUNCER]
+    if members:
+        for row in await conn.fetch(_PG_FIND_BY_CLIENT_IDS, *map(list, zip(*members, strict=True))):
             message = message_from_row(row)
-            assert message.user_id is not None and message.client_id is not None
-            existing[(message.chat_room_id, message.user_id, message.client_id)] = message
+            existing[_key_of(message)] = message
+    announcements = [(room, client_id) for room, author, client_id in keys if author == ANNOUNCER]
+    if announcements:
+        pairs = map(list, zip(*announcements, strict=True))
+        for row in await conn.fetch(_PG_FIND_ANNOUNCEMENTS, *pairs):
+            message = message_from_row(row)
+            existing[_key_of(message)] = message
     plan = _plan(drafts, existing)
     if not plan.new:
         return _finish(plan)
     messages: dict[int, ChatMessage] = {}
-    columns: list[list[object]] = [[] for _ in range(8)]
+    columns: list[list[object]] = [[] for _ in range(9)]
     for indexes in plan.new.values():
         for k, index in enumerate(indexes, 1):
             draft = drafts[index]
@@ -300,6 +366,7 @@ async def _store_postgres(
                     draft.content_type,
                     draft.client_id,
                     k,
+                    draft.author_role.value,
                 ),
                 strict=True,
             ):
@@ -308,7 +375,9 @@ async def _store_postgres(
     store = _PG_STORE_ACTIVE if require_active else _PG_STORE_ANY
     allocated = {
         row["id"]: int(row["last_seq"])
-        for row in await conn.fetch(store, *columns, now, rooms, [len(plan.new[r]) for r in rooms])
+        for row in await conn.fetch(
+            store, *columns[:8], now, rooms, [len(plan.new[r]) for r in rooms], columns[8]
+        )
     }
     refused = [room for room in rooms if room not in allocated]
     existing_rooms = (
@@ -347,3 +416,8 @@ async def list_messages(
     else:
         rows = await conn.fetch(_LATEST, chat_room_id, limit)
     return [message_from_row(row) for row in reversed(rows)]
+
+
+async def get_message(conn: Connection, message_id: str) -> ChatMessage | None:
+    row = await conn.fetchrow(_GET, message_id)
+    return None if row is None else message_from_row(row)

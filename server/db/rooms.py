@@ -12,7 +12,9 @@ ROOM_COLUMNS = """
     chat_rooms.status AS room_status,
     chat_rooms.last_seq AS room_last_seq,
     chat_rooms.activated_at AS room_activated_at,
-    chat_rooms.archived_at AS room_archived_at
+    chat_rooms.archived_at AS room_archived_at,
+    chat_rooms.slow_mode_seconds AS room_slow_mode_seconds,
+    chat_rooms.moderation_version AS room_moderation_version
 """
 """Selected with these labels, so that a join with events cannot clash; see room_from_row."""
 
@@ -29,6 +31,8 @@ def room_from_row(row: Row) -> ChatRoom:
         last_seq=row["room_last_seq"],
         activated_at=row["room_activated_at"],
         archived_at=row["room_archived_at"],
+        slow_mode_seconds=row["room_slow_mode_seconds"],
+        moderation_version=row["room_moderation_version"],
     )
 
 

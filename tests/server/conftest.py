@@ -8,7 +8,7 @@ default of tests/server/pg_probe.py); otherwise the PostgreSQL run is skipped wi
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.clock import ManualClock
 from server.config import Settings, normalize_database_url
-from server.domain import Event, Notification
+from server.domain import Event, MessageDraft, ModerationChange, Notification, RoomModeration
+from server.realtime import NO_LIVE_CHAT
 from tests.server.api_client import SECRET_KEY, SERVICE_KEY, Api
 from tests.server.pg_probe import asyncpg_dsn, postgres_target, with_search_path
 
@@ -51,6 +52,19 @@ class RecordingRealtime:
 
     async def notifications_created(self, notifications: Sequence[Notification]) -> None:
         self.calls.append(("notifications_created", [n.user_id for n in notifications]))
+
+    async def post_message(self, event_id: str, draft: MessageDraft) -> str:
+        self.calls.append(("post_message", event_id))
+        return NO_LIVE_CHAT
+
+    async def room_moderated(self, state: RoomModeration, change: ModerationChange | None) -> None:
+        self.calls.append(("room_moderated", change))
+
+    def online_count(self, event_id: str) -> int:
+        return 0
+
+    def online_among(self, event_id: str, user_ids: Iterable[str]) -> set[str]:
+        return set()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

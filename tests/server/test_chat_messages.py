@@ -38,8 +38,9 @@ async def test_posts_only_while_active_stored_before_reply_then_broadcast(world:
         assert message["content_type"] == "text"
         assert set(message) == {
             "id", "chat_room_id", "user_id", "username", "content", "content_type", "seq",
-            "inserted_at",
+            "inserted_at", "author_role", "hidden",
         }  # fmt: skip
+        assert (message["author_role"], message["hidden"]) == ("member", False)
         assert (await b.assert_push(topic, "new_message")).payload == message
         assert (await a.assert_push(topic, "new_message")).payload == message
         ref = await b.push(topic, "new_message", {"content": "second"})
@@ -167,4 +168,7 @@ async def test_history_and_catching_up_after_a_reconnect(world: World) -> None:
             "id": event["chat_room"]["id"],
             "status": "active",
             "last_seq": 7,
+            "slow_mode_seconds": 0,
         }
+        assert (reply.response["online"], reply.response["muted_until"]) == (1, None)
+        assert reply.response["hidden_seqs"] == []

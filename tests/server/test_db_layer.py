@@ -12,6 +12,7 @@ from server.config import Settings
 from server.db import chat as chat_store
 from server.db import events as event_store
 from server.db import messages as message_store
+from server.db import moderation as moderation_store
 from server.db import notifications as notification_store
 from server.db import tickets as ticket_store
 from server.db import tokens as token_store
@@ -21,6 +22,7 @@ from server.db.open import open_database
 from server.db.schema import apply_schema
 from server.db.sql import Sql
 from server.domain import (
+    AuthorRole,
     Conflict,
     Event,
     MessageDraft,
@@ -166,6 +168,53 @@ async def test_a_retried_client_id_is_stored_once_within_and_across_batches(
     assert retry.message == outcomes[0].message  # type: ignore[union-attr]
     async with db.read() as conn:
         assert len(await message_store.list_messages(conn, room)) == 3
+
+
+async def test_an_announcement_is_stored_once_per_client_id_and_marked(db: Database) -> None:
+    event = await make_event(db)
+    room = event.chat_room.id
+    await set_status(db, room, RoomStatus.ACTIVE)
+    ayla = await make_user(db, "ayla")
+
+    def announcement(content: str, client_id: str | None) -> MessageDraft:
+        return MessageDraft(
+            room, None, "Staff", content, client_id=client_id, author_role=AuthorRole.ORGANISER
+        )
+
+    # A member's client_id and an announcement's are apart, even when they are equal.
+    first = await store(
+        db,
+        [
+            announcement("doors at 7", "a-1"),
+            draft(room, ayla, "mine", client_id="a-1"),
+            announcement("doors at 7", "a-1"),
+            announcement("no key", None),
+        ],
+    )
+    again = await store(db, [announcement("doors at 7", "a-1"), announcement("no key", None)])
+    outcomes = [o for o in first + again if isinstance(o, StoredMessage)]
+    assert [(o.message.seq, o.created) for o in outcomes] == [
+        (1, True),
+        (2, True),
+        (1, False),
+        (3, True),
+        (1, False),
+        (4, True),
+    ]
+    stored = outcomes[0].message
+    assert (stored.user_id, stored.username, stored.author_role) == (
+        None,
+        "Staff",
+        AuthorRole.ORGANISER,
+    )
+    async with db.read() as conn:
+        listed = await message_store.list_messages(conn, room)
+    assert [(m.seq, m.author_role.value) for m in listed] == [
+        (1, "organiser"),
+        (2, "member"),
+        (3, "organiser"),
+        (4, "organiser"),
+    ]
 
 
 async def test_a_room_that_closed_refuses_its_messages_and_the_rest_are_stored(
@@ -443,3 +492,36 @@ async def test_a_failed_transaction_changes_nothing_and_releases_the_writer(db: 
     with pytest.raises(asyncio.CancelledError):
         await waiting
     await make_user(db, "next")
+
+
+async def test_the_same_moderation_action_twice_at_once_changes_once(db: Database) -> None:
+    event = await make_event(db)
+    ayla = await make_user(db, "ayla")
+    async with db.write() as conn:
+        ticket = await ticket_store.create_ticket(
+            conn, event_id=event.id, ticket_number="A", now=NOW
+        )
+        await ticket_store.assign_ticket(conn, ticket_id=ticket.id, user_id=ayla.id, now=NOW)
+
+    async def mute() -> bool:
+        async with db.write() as conn:
+            outcome = await moderation_store.mute(
+                conn,
+                event_id=event.id,
+                user_id=ayla.id,
+                until=NOW + timedelta(minutes=5),
+                reason=None,
+                actor="staff",
+                now=NOW,
+            )
+        return outcome.changed
+
+    assert sorted(await asyncio.gather(mute(), mute(), mute())) == [False, False, True]
+    async with db.read() as conn:
+        log = await moderation_store.moderation_log(conn, event.chat_room.id, before=None, limit=9)
+        state = await moderation_store.event_moderation(conn, event.id)
+    assert [entry.action for entry in log] == ["mute"]
+    assert state.version == 1
+    assert [(r.user_id, r.ends_at) for r in state.mutes(NOW)] == [
+        (ayla.id, NOW + timedelta(minutes=5))
+    ]

@@ -40,6 +40,8 @@ async def test_holders_page_back_through_the_history(api: Api, clock: ManualCloc
         "content_type": "text",
         "seq": 71,
         "inserted_at": clock.now().isoformat(),
+        "author_role": "member",
+        "hidden": False,
     }
     older = await api.get(f"{path}?before=71&limit=100", token=fan.token, expected=200)
     assert seqs(older) == list(range(1, 71))
