@@ -18,11 +18,13 @@ from server.auth.throttle import AuthThrottle
 from server.chat.setup import install_chat
 from server.clock import Clock, SystemClock
 from server.config import Settings
+from server.db import outbox
 from server.db.open import describe_database, open_database
 from server.db.schema import apply_schema
-from server.keys import CLOCK, DB, OPENAPI, PASSWORDS, REALTIME, SETTINGS, THROTTLE
+from server.keys import CLOCK, DB, OPENAPI, PASSWORDS, REALTIME, SETTINGS, THROTTLE, WEBHOOKS
 from server.pages import install_pages
 from server.realtime import Realtime
+from server.webhooks.delivery import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +52,17 @@ def create_app(
     app[THROTTLE] = AuthThrottle(settings.auth_limits, app[CLOCK])
     app[OPENAPI] = build_document()
     app.cleanup_ctx.append(_database)
-    # The live chat: phxpy at /socket (WebSocket and LongPoll) and the rooms'
-    # schedule. Installed after the database, whose engine its cleanup context uses; tests of
-    # the REST layer alone pass their own realtime.
-    chat = install_chat(app, settings, app[CLOCK])
+    webhooks = None
+    if settings.webhook is not None:
+        webhooks = app[WEBHOOKS] = WebhookDelivery(settings.webhook, app[CLOCK])
+    # The live chat: phxpy at /socket (WebSocket and LongPoll) and the rooms' schedule.
+    # Installed after the database, whose cleanup context it relies on; tests of the REST
+    # layer alone pass their own realtime.
+    chat = install_chat(
+        app, settings, app[CLOCK], on_notifications=webhooks.wake if webhooks else None
+    )
     app[REALTIME] = realtime or chat.realtime
+    app.cleanup_ctx.append(_webhooks)
     app.on_startup.append(_warm_up_passwords)
     app.on_cleanup.append(_stop_passwords)
     register_routes(app)
@@ -73,6 +81,28 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await db.close()
+
+
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    """Deliver the outbox while the app runs; without a webhook, say if rows wait in it."""
+    delivery = app.get(WEBHOOKS)
+    if delivery is None:
+        async with app[DB].read() as conn:
+            waiting = await outbox.waiting(conn)
+        if waiting:
+            log.warning(
+                "%d notifications wait in the webhook outbox, and NOTIFICATION_WEBHOOK_URL "
+                "is not set: they are kept until it is",
+                waiting,
+            )
+        yield
+        return
+    log.info("notification webhook: %s", delivery.settings.url)
+    await delivery.start(app[DB])
+    try:
+        yield
+    finally:
+        await delivery.stop()
 
 
 async def _warm_up_passwords(app: web.Application) -> None:

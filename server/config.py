@@ -44,6 +44,29 @@ def default_hash_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10
+DEFAULT_WEBHOOK_CONCURRENCY = 4
+DEFAULT_WEBHOOK_RETRY_BASE_MS = 1000
+DEFAULT_WEBHOOK_RETRY_MAX_MS = 3600 * 1000
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Where every notification is also delivered (see ``server.webhooks``)."""
+
+    url: str
+    secret: str = field(repr=False)
+    """Signs each delivery (HMAC-SHA256); the receiver checks the signature with it."""
+    timeout_seconds: float = DEFAULT_WEBHOOK_TIMEOUT_SECONDS
+    """How long one delivery attempt may take before it counts as failed."""
+    concurrency: int = DEFAULT_WEBHOOK_CONCURRENCY
+    """Deliveries in flight at once."""
+    retry_base_seconds: float = DEFAULT_WEBHOOK_RETRY_BASE_MS / 1000
+    """The wait after the first failed attempt; it doubles after each further failure..."""
+    retry_max_seconds: float = DEFAULT_WEBHOOK_RETRY_MAX_MS / 1000
+    """...up to this."""
+
+
 class ConfigError(Exception):
     def __init__(self, variable: str, problem: str) -> None:
         super().__init__(f"{variable}: {problem}")
@@ -83,6 +106,8 @@ class Settings:
     password_hash_queue: int = DEFAULT_PASSWORD_HASH_QUEUE
     log_format: str = "text"
     """``text`` or ``json`` (one JSON object per line)."""
+    webhook: WebhookSettings | None = None
+    """The operator's notification webhook; None: notifications are stored and pushed only."""
 
     @property
     def public_origin(self) -> str:
@@ -176,6 +201,7 @@ class Settings:
         password_hash_queue = _int(
             environ, "PASSWORD_HASH_QUEUE", DEFAULT_PASSWORD_HASH_QUEUE, minimum=0, maximum=10_000
         )
+        webhook = _webhook(environ)
         data_dir = sqlite_path(database_url).parent if is_sqlite(database_url) else DEFAULT_DATA_DIR
 
         service_api_key = _get(environ, "SERVICE_API_KEY")
@@ -212,6 +238,7 @@ class Settings:
             auth_limits=auth_limits,
             password_hash_workers=password_hash_workers,
             password_hash_queue=password_hash_queue,
+            webhook=webhook,
         )
 
 
@@ -301,6 +328,58 @@ def _log_format(value: str) -> str:
     if value not in LOG_FORMATS:
         raise ConfigError("LOG_FORMAT", f"must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
     return value
+
+
+def _webhook(environ: Mapping[str, str]) -> WebhookSettings | None:
+    url = _get(environ, "NOTIFICATION_WEBHOOK_URL")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            "NOTIFICATION_WEBHOOK_URL", f"must be an http:// or https:// URL, got {url!r}"
+        )
+    secret = _get(environ, "NOTIFICATION_WEBHOOK_SECRET")
+    if secret is None or len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            "NOTIFICATION_WEBHOOK_SECRET",
+            f"must be set, at least {MIN_SECRET_LENGTH} characters, when "
+            "NOTIFICATION_WEBHOOK_URL is",
+        )
+    base_ms = _int(
+        environ,
+        "NOTIFICATION_WEBHOOK_RETRY_BASE_MS",
+        DEFAULT_WEBHOOK_RETRY_BASE_MS,
+        minimum=10,
+        maximum=3_600_000,
+    )
+    max_ms = _int(
+        environ,
+        "NOTIFICATION_WEBHOOK_RETRY_MAX_MS",
+        DEFAULT_WEBHOOK_RETRY_MAX_MS,
+        minimum=base_ms,
+        maximum=24 * 3_600_000,
+    )
+    return WebhookSettings(
+        url=url,
+        secret=secret,
+        timeout_seconds=_int(
+            environ,
+            "NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS",
+            DEFAULT_WEBHOOK_TIMEOUT_SECONDS,
+            minimum=1,
+            maximum=300,
+        ),
+        concurrency=_int(
+            environ,
+            "NOTIFICATION_WEBHOOK_CONCURRENCY",
+            DEFAULT_WEBHOOK_CONCURRENCY,
+            minimum=1,
+            maximum=100,
+        ),
+        retry_base_seconds=base_ms / 1000,
+        retry_max_seconds=max_ms / 1000,
+    )
 
 
 def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from server.clock import Clock
 from server.config import Settings
 from server.db.database import Database
 from server.realtime import Realtime
+from server.webhooks.delivery import WebhookDelivery
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
@@ -18,6 +19,8 @@ CLOCK = web.AppKey("clock", Clock)
 REALTIME = web.AppKey("realtime", Realtime)
 PASSWORDS = web.AppKey("passwords", PasswordHasher)
 THROTTLE = web.AppKey("throttle", AuthThrottle)
+WEBHOOKS = web.AppKey("webhooks", WebhookDelivery)
+"""Present only when NOTIFICATION_WEBHOOK_URL is set."""
 # The OpenAPI document, built once from the route table.
 OPENAPI = web.AppKey("openapi", dict)
 

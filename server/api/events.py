@@ -25,7 +25,7 @@ from server.domain import (
     NotificationKind,
     canonical_uuid,
 )
-from server.keys import CLOCK, DB, REALTIME
+from server.keys import CLOCK, DB, REALTIME, SETTINGS
 from server.limits import (
     EVENT_DESCRIPTION_MAX_LENGTH,
     EVENT_LOCATION_MAX_LENGTH,
@@ -87,6 +87,7 @@ async def update_event(request: web.Request) -> web.Response:
                 message=_change_notice(update.event),
                 dedupe_key=None,
                 now=now,
+                webhook=request.app[SETTINGS].webhook is not None,
             )
     realtime = request.app[REALTIME]
     event = update.event
@@ -121,6 +122,7 @@ async def delete_event(request: web.Request) -> web.Response:
             dedupe_key=None,
             now=request.app[CLOCK].now(),
             outlives_event=True,
+            webhook=request.app[SETTINGS].webhook is not None,
         )
         await event_store.delete_event(conn, event_id)
     realtime = request.app[REALTIME]

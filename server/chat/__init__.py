@@ -8,5 +8,6 @@ schedule; everything else here is reached from there:
 * ``user_channel`` — ``user:<user_id>``: that user's notifications;
 * ``schedule`` — inactive → active (start - 2 h) → archived (end), from one injectable clock;
 * ``live`` — the :class:`server.realtime.Realtime` the REST layer calls after its commits;
+* ``moderation`` — the organisers' rules (mutes, removals, slow mode), enforced from memory;
 * ``limits`` — per-user rate limits and throttles; ``payloads`` — client input checks.
 """

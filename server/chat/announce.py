@@ -3,7 +3,7 @@ notifications."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from phxpy import Endpoint, RawJSON
@@ -32,8 +32,11 @@ SLOW_MODE = "slow_mode"
 
 
 class Announcer:
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(
+        self, endpoint: Endpoint, *, on_notifications: Callable[[], None] | None = None
+    ) -> None:
         self._endpoint = endpoint
+        self._on_notifications = on_notifications
 
     async def room_status(self, event_id: EventId, status: RoomStatus | str) -> None:
         await self._endpoint.broadcast(
@@ -73,3 +76,5 @@ class Announcer:
             await self._endpoint.broadcast(
                 user_topic(item.user_id), "notification", render.notification(item)
             )
+        if notifications and self._on_notifications is not None:
+            self._on_notifications()

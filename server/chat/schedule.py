@@ -42,9 +42,11 @@ def opening_dedupe_key(room_id: str) -> str:
 
 
 class RoomScheduler:
-    def __init__(self, clock: Clock, announcer: Announcer) -> None:
+    def __init__(self, clock: Clock, announcer: Announcer, *, webhook: bool = False) -> None:
         self._clock = clock
         self._announcer = announcer
+        self._webhook = webhook
+        """Queue the opening's notifications for the operator's webhook too."""
         self._db: Database | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -93,6 +95,7 @@ class RoomScheduler:
                             message=opening_notice(step.event_name),
                             dedupe_key=opening_dedupe_key(step.room_id),
                             now=now,
+                            webhook=self._webhook,
                         )
                 taken += 1
                 log.info(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -41,9 +41,12 @@ def install_chat(
     *,
     endpoint: phxpy.Endpoint | None = None,
     limits: ChatLimits | None = None,
+    on_notifications: Callable[[], None] | None = None,
 ) -> Chat:
     """Mount the socket (WebSocket and LongPoll) and plan the rooms' schedule. The app's
-    cleanup context must already hold the database one (it runs first)."""
+    cleanup context must already hold the database one (it runs first).
+    ``on_notifications`` is called whenever notifications were stored and pushed (the
+    webhook's delivery wakes up)."""
     endpoint = endpoint if endpoint is not None else phxpy.Endpoint()
     context = ChatContext(
         settings=settings,
@@ -51,8 +54,8 @@ def install_chat(
         endpoint=endpoint,
         limits=limits or ChatLimits.from_settings(settings),
     )
-    announcer = Announcer(endpoint)
-    scheduler = RoomScheduler(clock, announcer)
+    announcer = Announcer(endpoint, on_notifications=on_notifications)
+    scheduler = RoomScheduler(clock, announcer, webhook=settings.webhook is not None)
     realtime = ChatRealtime(context, announcer, scheduler)
     app[CHAT_CONTEXT] = context
     phxpy.mount(

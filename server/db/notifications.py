@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
+from server.db import outbox
 from server.db.common import new_id
 from server.db.database import Connection, PostgresConnection, Row, SqliteConnection
 from server.db.sql import Sql
@@ -75,10 +76,11 @@ def _notification_from_row(row: Row) -> Notification:
 
 
 async def insert_notifications(
-    conn: Connection, new: Sequence[NewNotification], *, now: datetime
+    conn: Connection, new: Sequence[NewNotification], *, now: datetime, webhook: bool = False
 ) -> list[Notification]:
     """Store the notifications, skipping any whose dedupe_key its user already has; returns
-    only the ones stored now, in the order given."""
+    only the ones stored now, in the order given. ``webhook``: also queue each one stored
+    for the operator's webhook, in the same transaction."""
     if not new:
         return []
     rows = [
@@ -91,8 +93,12 @@ async def insert_notifications(
         assert isinstance(conn, PostgresConnection)
         stored = await conn.fetch(_PG_INSERT_MANY, *zip(*rows, strict=True), now)
     order = {row[0]: index for index, row in enumerate(rows)}
-    notifications = [_notification_from_row(row) for row in stored]
-    return sorted(notifications, key=lambda item: order[item.id])
+    notifications = sorted(
+        (_notification_from_row(row) for row in stored), key=lambda item: order[item.id]
+    )
+    if webhook:
+        await outbox.queue(conn, notifications, now=now)
+    return notifications
 
 
 def _insert_sqlite(
@@ -115,10 +121,12 @@ async def notify_event_holders(
     dedupe_key: str | None,
     now: datetime,
     outlives_event: bool = False,
+    webhook: bool = False,
 ) -> list[Notification]:
     """One notification for every holder of an assigned ticket for the event. With a
     ``dedupe_key`` it is stored at most once per holder, however often this runs.
-    ``outlives_event``: not linked to the event, so deleting it keeps the notice."""
+    ``outlives_event``: not linked to the event, so deleting it keeps the notice.
+    ``webhook``: queued for the operator's webhook too."""
     linked_event = None if outlives_event else event_id
     new = [
         NewNotification(
@@ -130,7 +138,7 @@ async def notify_event_holders(
         )
         for user_id in await holder_ids(conn, event_id)
     ]
-    return await insert_notifications(conn, new, now=now)
+    return await insert_notifications(conn, new, now=now, webhook=webhook)
 
 
 async def list_notifications(

@@ -135,6 +135,9 @@ def test_limit_variables(tmp_path: Path) -> None:
         ("PUBLIC_URL", "https://chat.example.com:99999"),
         ("SECRET_KEY", "short"),
         ("SERVICE_API_KEY", "short"),
+        ("NOTIFICATION_WEBHOOK_URL", "ftp://push.example.com/hook"),
+        ("NOTIFICATION_WEBHOOK_URL", "push.example.com/hook"),
+        ("NOTIFICATION_WEBHOOK_URL", "https://"),
     ],
 )
 def test_a_wrong_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:
@@ -197,3 +200,72 @@ def test_python_m_server_reports_a_wrong_variable_in_one_line(tmp_path: Path) ->
         "error: PORT: must be an integer from 1 to 65535, got 'not-a-port'"
     ]
     assert "Traceback" not in result.stderr
+
+
+WEBHOOK = {"NOTIFICATION_WEBHOOK_URL": "https://push.example.com/hook"}
+
+
+def test_the_webhook_is_off_by_default_and_needs_a_secret(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path)).webhook is None
+    for secret in (None, "short"):
+        extra = {} if secret is None else {"NOTIFICATION_WEBHOOK_SECRET": secret}
+        with pytest.raises(ConfigError) as raised:
+            Settings.from_env(env(tmp_path, **WEBHOOK, **extra))
+        assert raised.value.variable == "NOTIFICATION_WEBHOOK_SECRET"
+    webhook = Settings.from_env(
+        env(
+            tmp_path,
+            **WEBHOOK,
+            NOTIFICATION_WEBHOOK_SECRET="w" * 40,
+            NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS="3",
+            NOTIFICATION_WEBHOOK_CONCURRENCY="2",
+            NOTIFICATION_WEBHOOK_RETRY_BASE_MS="50",
+            NOTIFICATION_WEBHOOK_RETRY_MAX_MS="800",
+        )
+    ).webhook
+    assert webhook is not None
+    assert (webhook.url, webhook.timeout_seconds, webhook.concurrency) == (
+        WEBHOOK["NOTIFICATION_WEBHOOK_URL"],
+        3,
+        2,
+    )
+    assert (webhook.retry_base_seconds, webhook.retry_max_seconds) == (0.05, 0.8)
+    assert "w" * 40 not in repr(webhook)
+    defaults = Settings.from_env(env(tmp_path, **WEBHOOK, NOTIFICATION_WEBHOOK_SECRET="w" * 40))
+    assert defaults.webhook is not None
+    assert (defaults.webhook.timeout_seconds, defaults.webhook.concurrency) == (10, 4)
+    assert (defaults.webhook.retry_base_seconds, defaults.webhook.retry_max_seconds) == (1, 3600)
+    with pytest.raises(ConfigError) as raised:  # the longest wait is at least the first
+        Settings.from_env(
+            env(
+                tmp_path,
+                **WEBHOOK,
+                NOTIFICATION_WEBHOOK_SECRET="w" * 40,
+                NOTIFICATION_WEBHOOK_RETRY_BASE_MS="5000",
+                NOTIFICATION_WEBHOOK_RETRY_MAX_MS="1000",
+            )
+        )
+    assert raised.value.variable == "NOTIFICATION_WEBHOOK_RETRY_MAX_MS"
+
+
+def test_python_m_server_refuses_a_webhook_that_is_not_http(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            **env(
+                tmp_path,
+                NOTIFICATION_WEBHOOK_URL="file:///etc/passwd",
+                NOTIFICATION_WEBHOOK_SECRET="w" * 40,
+            ),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: NOTIFICATION_WEBHOOK_URL: must be an http:// or https:// URL, "
+        "got 'file:///etc/passwd'"
+    ]
