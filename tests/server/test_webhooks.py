@@ -21,7 +21,7 @@ from server.config import Settings, WebhookSettings
 from server.db.open import open_database
 from server.db.sql import Sql
 from server.webhooks.delivery import backoff
-from server.webhooks.signing import verify
+from server.webhooks.signing import signature, verify
 from tests.server.api_client import SERVICE_KEY, Api
 from tests.server.chat_support import TOKEN_TTL, AiohttpClient, World, build_app
 from tests.server.conftest import START
@@ -325,3 +325,22 @@ async def test_a_receiver_that_hangs_does_not_slow_the_chat(
         assert await world.api.value("SELECT count(*) FROM webhook_outbox") == 3
     finally:
         release.set()
+
+
+def test_the_readme_shows_how_to_verify_a_delivery() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```python\nimport hashlib, hmac, time")
+    code = readme[start + len("```python\n") : readme.index("```", start + 3)]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    body = b'{"id":"n-1","type":"notification"}'
+    timestamp = int(time.time())
+    headers = {
+        "Webhook-Timestamp": str(timestamp),
+        "Webhook-Signature": signature(SECRET, timestamp, body),
+    }
+    assert namespace["verify"](SECRET, headers, body)
+    assert not namespace["verify"](SECRET, headers, body + b" ")
+    assert not namespace["verify"]("another secret of some length..", headers, body)
+    old = {**headers, "Webhook-Timestamp": str(timestamp - 3600)}
+    assert not namespace["verify"](SECRET, old, body)
