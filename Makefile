@@ -10,7 +10,7 @@ NODE_STAMP := tests/js/node_modules/.installed
 WEB_STAMP  := web/node_modules/.installed
 BROWSER_STAMP := tests/browser/node_modules/.installed
 
-.PHONY: run test lint typecheck pytest bench bench-chat twin setup clean
+.PHONY: run test lint typecheck pytest bench bench-chat bench-presence twin setup clean
 
 # phxpy and the service are two distributions; both are installed editable, in one command.
 $(STAMP): setup.cfg pyproject.toml phxpy/pyproject.toml
@@ -58,6 +58,9 @@ bench: setup
 
 bench-chat: setup
 	$(PY) bench/chat.py
+
+bench-presence: setup
+	$(PY) bench/presence_modes.py
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules web/node_modules tests/browser/node_modules

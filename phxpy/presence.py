@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +49,9 @@ log = logging.getLogger("phxpy.presence")
 
 DIFF_EVENT = "presence_diff"
 DEFAULT_INTERVAL = 0.02
+
+DiffHook = Callable[[Topic, Diff], Awaitable[bool]]
+"""``on_diff(topic, diff)``: True to broadcast the diff, False to drop it."""
 
 
 @dataclass(slots=True)
@@ -99,6 +102,9 @@ class Presence:
         self._pending: dict[Topic, DiffBatch] = {}
         self._flushers: dict[Topic, asyncio.Task[None]] = {}
         self._closed = False
+        self.on_diff: DiffHook | None = None
+        """Called with each coalesced diff before it is broadcast; returning False drops it
+        (an application that tells a big topic something else, a count say)."""
 
     # ---------------------------------------------------------------- changes
 
@@ -156,6 +162,10 @@ class Presence:
     def get(self, topic: Topic, key: Any) -> Metas:
         return self.state.get(topic, str(key))
 
+    def count(self, topic: Topic) -> int:
+        """How many keys are present on ``topic``."""
+        return self.state.count(topic)
+
     # --------------------------------------------------------------- internals
 
     def _resolve(self, target: Tracked | Topic, owner: Hashable | None) -> tuple[Topic, Hashable]:
@@ -208,6 +218,12 @@ class Presence:
                 del self._flushers[topic]
 
     async def _broadcast(self, topic: Topic, diff: Diff) -> None:
+        if self.on_diff is not None:
+            try:
+                if not await self.on_diff(topic, diff):
+                    return
+            except Exception:
+                log.exception("presence on_diff hook for %r failed", topic)
         self.stats.diffs += 1
         self.stats.deliveries += self._pubsub.subscriber_count(topic)
         try:

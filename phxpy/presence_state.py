@@ -215,6 +215,10 @@ class PresenceState:
     def get(self, topic: Topic, key: str) -> Metas:
         return list(self._topics.get(topic, {}).get(key, {}).values())
 
+    def count(self, topic: Topic) -> int:
+        """The number of keys present on ``topic``."""
+        return len(self._topics.get(topic, ()))
+
     def topics(self) -> tuple[Topic, ...]:
         """The topics with at least one presence."""
         return tuple(self._topics)

@@ -30,6 +30,7 @@ DEFAULT_DATABASE_POOL_SIZE = 10
 DEFAULT_CHAT_MESSAGES_PER_SECOND = 5.0
 DEFAULT_CHAT_MESSAGE_BURST = 10
 DEFAULT_CHAT_SOCKETS_PER_USER = 20
+DEFAULT_PRESENCE_LIST_LIMIT = 1000
 # Requests waiting for a password hash beyond the ones running; more are answered 503.
 DEFAULT_PASSWORD_HASH_QUEUE = 16
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
@@ -95,6 +96,8 @@ class Settings:
     """How many posts a user may make at once before the rate applies."""
     chat_sockets_per_user: int = DEFAULT_CHAT_SOCKETS_PER_USER
     """Open connections (WebSocket or LongPoll) one user may hold on a node."""
+    presence_list_limit: int = DEFAULT_PRESENCE_LIST_LIMIT
+    """Above this many members online, a room's members get a count instead of the list."""
     public_url: str | None = None
     """Where browsers reach the service; None: ``http://HOST:PORT``. See :attr:`public_origin`."""
     cors_origins: tuple[str, ...] = ()
@@ -171,6 +174,13 @@ class Settings:
         chat_message_burst = _int(
             environ, "CHAT_MESSAGE_BURST", DEFAULT_CHAT_MESSAGE_BURST, minimum=1, maximum=100_000
         )
+        presence_list_limit = _int(
+            environ,
+            "PRESENCE_LIST_LIMIT",
+            DEFAULT_PRESENCE_LIST_LIMIT,
+            minimum=2,
+            maximum=10_000_000,
+        )
         chat_sockets_per_user = _int(
             environ,
             "CHAT_SOCKETS_PER_USER",
@@ -231,6 +241,7 @@ class Settings:
             chat_messages_per_second=chat_messages_per_second,
             chat_message_burst=chat_message_burst,
             chat_sockets_per_user=chat_sockets_per_user,
+            presence_list_limit=presence_list_limit,
             public_url=public_url,
             cors_origins=cors_origins,
             log_format=log_format,

@@ -14,6 +14,7 @@ from phxpy import Endpoint
 from server.chat.guessing import ClaimGuard
 from server.chat.limits import ChatLimits, RateLimiter, Throttle
 from server.chat.moderation import Moderation
+from server.chat.presence import RoomPresence
 from server.chat.writer import MessageWriter
 from server.clock import Clock
 from server.config import Settings
@@ -34,6 +35,11 @@ class ChatContext:
     def __post_init__(self) -> None:
         self.claim_guard = ClaimGuard(self.clock)
         self.moderation = Moderation(self.clock)
+        self.presence = RoomPresence(
+            self.endpoint,
+            list_limit=self.limits.presence_list_limit,
+            count_interval=self.limits.presence_count_interval,
+        )
         self.message_limiter = RateLimiter(
             self.clock, rate=self.limits.messages_per_second, burst=self.limits.message_burst
         )

@@ -32,7 +32,7 @@ from server.chat import payloads
 from server.chat.announce import MEMBER_MODERATED, ROOM_DELETED, ROOM_STATUS
 from server.chat.context import CHAT_CONTEXT, ChatContext
 from server.chat.moderation import REMOVED_REASON, RoomRules
-from server.chat.presence import online_count, track
+from server.chat.presence import COUNT_MODE, PRESENCE_MODE, PRESENCE_STATE, online_count
 from server.chat.topics import EVENT_PREFIX, id_from_topic
 from server.chat.writer import Outcome
 from server.db import chat as chat_store
@@ -63,11 +63,12 @@ UNKNOWN_EVENT = "unknown event"
 
 
 class EventChannel(Channel):
-    # Both pass through handle_out (rare, so the fastlane loses nothing that matters). When
+    # These pass through handle_out (rare, so the fastlane loses nothing that matters). When
     # the event is deleted the channel forwards room_status and closes itself, on every
     # node, and the client gets phx_close and does not rejoin; member_moderated is for one
-    # member's channels only (see the module docstring).
-    intercept = frozenset({ROOM_STATUS, MEMBER_MODERATED})
+    # member's channels only (see the module docstring); entering count mode, each member
+    # gets its own entries as its new presence list (server.chat.presence).
+    intercept = frozenset({ROOM_STATUS, MEMBER_MODERATED, PRESENCE_MODE})
 
     event_id: EventId
     room_id: RoomId
@@ -102,6 +103,11 @@ class EventChannel(Channel):
                 return Error(refusal)
         async with chat.db.read() as conn:
             messages, more = await _join_messages(conn, facts.room, request.after_seq)
+        # Removed while this join was reading? (From here to the subscription nothing
+        # awaits, so the removal's broadcast cannot slip between the two.)
+        rules = chat.moderation.cached(facts.room.id) or rules
+        if user_id in rules.removed:
+            return Error({"reason": REMOVED_REASON})
         self.event_id, self.room_id = event_id, facts.room.id
         self.user_id, self.username = user_id, facts.username
         room = render.live_room(facts.room)
@@ -117,10 +123,12 @@ class EventChannel(Channel):
 
     def _standing(self, rules: RoomRules) -> dict[str, Any]:
         """What the join reply tells beside the messages: how many members are online (this
-        one included), until when this member is muted, and which messages are hidden (a
-        client that kept messages from before a reconnect drops those)."""
+        one included) and whether presence lists them or counts them, until when this member
+        is muted, and which messages are hidden (a client that kept messages from before a
+        reconnect drops those)."""
         return {
             "online": online_count(self, self.user_id),
+            "presence": self.chat.presence.mode(self.topic),
             "muted_until": render.timestamp(rules.muted_until(self.user_id, self.chat.clock.now())),
             "hidden_seqs": list(rules.hidden_seqs),
         }
@@ -158,12 +166,15 @@ class EventChannel(Channel):
         return {"reason": INVALID_TICKET}
 
     async def after_join(self) -> None:
-        await track(self, self.user_id, self.username, self.chat.clock.now())
+        await self.chat.presence.track(self, self.user_id, self.username, self.chat.clock.now())
 
     async def handle_out(self, event: str, payload: Any) -> Stop | None:
         if event == MEMBER_MODERATED:
             return await self._moderated(payload)
         await self.push(event, payload)
+        if event == PRESENCE_MODE and payload.get("mode") == COUNT_MODE:
+            own = self.chat.presence.own_entries(self.topic, self.user_id)
+            await self.push(PRESENCE_STATE, own)
         if event == ROOM_STATUS and payload.get("status") == ROOM_DELETED:
             return Stop("normal")
         return None

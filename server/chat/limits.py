@@ -16,6 +16,7 @@ from server.config import (
     DEFAULT_CHAT_MESSAGE_BURST,
     DEFAULT_CHAT_MESSAGES_PER_SECOND,
     DEFAULT_CHAT_SOCKETS_PER_USER,
+    DEFAULT_PRESENCE_LIST_LIMIT,
     Settings,
 )
 
@@ -96,6 +97,12 @@ class ChatLimits:
     history_per_second: float = 5.0
     history_burst: int = 20
     sockets_per_user: int = DEFAULT_CHAT_SOCKETS_PER_USER
+    presence_list_limit: int = DEFAULT_PRESENCE_LIST_LIMIT
+    """Above this many members online, a room's members get counts instead of the list;
+    back to the list at half of it."""
+    presence_count_interval: float = 1.0
+    """Seconds between two ``presence_count`` broadcasts of one room (the first change of a
+    quiet room goes out at once)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChatLimits:
@@ -103,4 +110,5 @@ class ChatLimits:
             messages_per_second=settings.chat_messages_per_second,
             message_burst=settings.chat_message_burst,
             sockets_per_user=settings.chat_sockets_per_user,
+            presence_list_limit=settings.presence_list_limit,
         )

@@ -78,6 +78,7 @@ def install_chat(
             yield
         finally:
             await scheduler.stop()
+            await context.presence.close()
             # Every message already accepted is stored and answered before the database
             # closes.
             await writer.stop()

@@ -214,3 +214,29 @@ async def test_presence_interval_is_the_endpoints(clock: FakeClock) -> None:
         await diff(a)
         await joined(b)
         assert list((await diff(a))["joins"]) == ["u2"]  # no clock advance needed
+
+
+async def test_a_diff_hook_may_drop_a_topics_diffs(endpoint: Endpoint, clock: FakeClock) -> None:
+    """An application can replace a topic's diffs with something else (a count, say)."""
+    presence = presence_of(endpoint)
+    seen: list[tuple[str, list[str]]] = []
+
+    async def on_diff(topic: str, diff: Any) -> bool:
+        seen.append((topic, sorted(diff.joins)))
+        if topic != LOBBY:
+            return True
+        await endpoint.broadcast(topic, "presence_count", {"online": presence.count(topic)})
+        return False
+
+    presence.on_diff = on_diff
+    async with member(endpoint, "u1") as a, member(endpoint, "u2") as b:
+        await joined(a)
+        assert (await a.assert_push(LOBBY, "presence_count")).payload == {"online": 1}
+        clock.advance(1)
+        await joined(b)
+        assert (await a.assert_push(LOBBY, "presence_count")).payload == {"online": 2}
+        await a.refute_push(LOBBY, "presence_diff")
+        assert (await joined(a, "room:other")) is not None
+        await diff(a, "room:other")  # other topics keep their diffs
+    assert seen[:2] == [(LOBBY, ["u1"]), (LOBBY, ["u2"])]
+    assert presence.count(LOBBY) == 0

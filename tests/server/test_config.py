@@ -135,6 +135,8 @@ def test_limit_variables(tmp_path: Path) -> None:
         ("PUBLIC_URL", "https://chat.example.com:99999"),
         ("SECRET_KEY", "short"),
         ("SERVICE_API_KEY", "short"),
+        ("PRESENCE_LIST_LIMIT", "1"),
+        ("PRESENCE_LIST_LIMIT", "lots"),
         ("NOTIFICATION_WEBHOOK_URL", "ftp://push.example.com/hook"),
         ("NOTIFICATION_WEBHOOK_URL", "push.example.com/hook"),
         ("NOTIFICATION_WEBHOOK_URL", "https://"),
@@ -203,6 +205,11 @@ def test_python_m_server_reports_a_wrong_variable_in_one_line(tmp_path: Path) ->
 
 
 WEBHOOK = {"NOTIFICATION_WEBHOOK_URL": "https://push.example.com/hook"}
+
+
+def test_the_presence_list_limit(tmp_path: Path) -> None:
+    assert Settings.from_env(env(tmp_path)).presence_list_limit == 1000
+    assert Settings.from_env(env(tmp_path, PRESENCE_LIST_LIMIT="250")).presence_list_limit == 250
 
 
 def test_the_webhook_is_off_by_default_and_needs_a_secret(tmp_path: Path) -> None:
