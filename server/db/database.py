@@ -376,34 +376,36 @@ class PostgresConnection:
 
     def __init__(self, raw: asyncpg.Connection) -> None:
         self.raw = raw
+        self.unsettled = False
+        """A statement failed on it: see :func:`_translated`."""
 
     async def fetch(self, sql: Sql, *args: Any) -> list[Row]:
-        with _translated():
+        with _translated(self):
             return list(await self.raw.fetch(sql.postgresql, *args))
 
     async def fetchrow(self, sql: Sql, *args: Any) -> Row | None:
-        with _translated():
+        with _translated(self):
             row: Row | None = await self.raw.fetchrow(sql.postgresql, *args)
             return row
 
     async def fetchval(self, sql: Sql, *args: Any) -> Any:
-        with _translated():
+        with _translated(self):
             return await self.raw.fetchval(sql.postgresql, *args)
 
     async def execute(self, sql: Sql, *args: Any) -> int:
-        with _translated():
+        with _translated(self):
             status = await self.raw.execute(sql.postgresql, *args)
         # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, sql: Sql, args: Sequence[Sequence[Any]]) -> None:
-        with _translated():
+        with _translated(self):
             await self.raw.executemany(sql.postgresql, args)
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
+def _translated(conn: PostgresConnection) -> Iterator[None]:
     """asyncpg's errors in the terms of this module."""
     try:
         yield
@@ -414,6 +416,14 @@ def _translated() -> Iterator[None]:
         raise IntegrityError(detail, getattr(error, "constraint_name", None)) from None
     except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
         raise TransactionConflict(str(error)) from None
+    except BaseException:
+        # Some of these come from the server, which is then ready for the next command;
+        # others from the driver, with the server maybe not: asyncpg raises its DataError
+        # for a parameter it cannot encode after the statement was prepared, and the server
+        # holds that statement's locks until the next command ends its implicit
+        # transaction. Failures are rare: settle the connection whatever it was.
+        conn.unsettled = True
+        raise
 
 
 class PostgresDatabase:
@@ -440,7 +450,8 @@ class PostgresDatabase:
                 # The service never changes a connection's session state (no SET, no LISTEN,
                 # no session advisory lock, no cursor left open), so a connection coming
                 # back to the pool needs no RESET round trip; an open transaction is still
-                # rolled back by asyncpg itself.
+                # rolled back by asyncpg itself, and a connection on which a statement
+                # failed is settled before it goes back (see _translated).
                 reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -455,7 +466,12 @@ class PostgresDatabase:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[PostgresConnection]:
         async with self.pool.acquire() as raw:
-            yield PostgresConnection(raw)
+            conn = PostgresConnection(raw)
+            try:
+                yield conn
+            finally:
+                if conn.unsettled:
+                    await _settle(raw)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[PostgresConnection]:
@@ -482,6 +498,16 @@ class PostgresDatabase:
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     return None
+
+
+async def _settle(raw: asyncpg.Connection) -> None:
+    """End whatever a failed statement left open on the server, before the connection goes
+    back to the pool (a transaction's rollback does this by itself)."""
+    try:
+        await raw.execute("SELECT 1")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.CancelledError):
+        # Unreachable, or cancelled again: terminating it is the safe way to settle it.
+        raw.terminate()
 
 
 def _split_search_path(url: str) -> tuple[str, str | None]:

@@ -525,3 +525,17 @@ async def test_the_same_moderation_action_twice_at_once_changes_once(db: Databas
     assert [(r.user_id, r.ends_at) for r in state.mutes(NOW)] == [
         (ayla.id, NOW + timedelta(minutes=5))
     ]
+
+
+async def test_a_statement_the_driver_refuses_leaves_no_lock_behind(db: Database) -> None:
+    """A parameter the driver cannot encode fails the read after the statement was prepared;
+    the connection must not go back to the pool still holding that statement's locks, or
+    the next schema change of the table would wait for ever."""
+    # Past the column's integer type: PostgreSQL's int4, SQLite's 64 bits.
+    too_big = 2**40 if db.dialect == "postgresql" else 2**70
+    with pytest.raises(Exception):  # noqa: B017 - whichever the driver raises
+        async with db.read() as conn:
+            await conn.fetch(Sql("SELECT id FROM messages WHERE seq < $1"), too_big)
+    async with asyncio.timeout(10):
+        async with db.write() as conn:
+            await conn.execute(Sql("ALTER TABLE messages ADD COLUMN probe INTEGER"))
