@@ -1,7 +1,7 @@
 """phxpy: the Phoenix Channels protocol on aiohttp, for the unmodified phoenix.js client.
 
 How the modules depend on each other: docs/architecture.md. What phxpy decided where
-Phoenix versions differ: docs/protocol.md.
+Phoenix versions differ: docs/phoenix-compatibility.md.
 """
 
 from .channel import Channel, ChannelContext, Error, Ok, Reply, ReplyRef, Stop

@@ -1,6 +1,6 @@
 """The LongPoll transport: ``GET/POST/OPTIONS <mount>/longpoll`` on aiohttp.
 
-What phoenix.js 1.7 and 1.8 expect (docs/protocol.md, "LongPoll"): every answer is HTTP 200
+What phoenix.js 1.7 and 1.8 expect (docs/phoenix-compatibility.md, "LongPoll"): every answer is HTTP 200
 with the protocol status inside the JSON body (phoenix.js ignores the HTTP status)::
 
     GET  without a live session   → {"messages":[],"status":410,"token":T}  (new session)
