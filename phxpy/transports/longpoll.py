@@ -1,7 +1,8 @@
 """The LongPoll transport: ``GET/POST/OPTIONS <mount>/longpoll`` on aiohttp.
 
-What phoenix.js 1.7 and 1.8 expect (docs/phoenix-compatibility.md, "LongPoll"): every answer is HTTP 200
-with the protocol status inside the JSON body (phoenix.js ignores the HTTP status)::
+What phoenix.js 1.7 and 1.8 expect (docs/phoenix-compatibility.md, "LongPoll"): every answer
+is HTTP 200 with the protocol status inside the JSON body (phoenix.js ignores the HTTP
+status)::
 
     GET  without a live session   → {"messages":[],"status":410,"token":T}  (new session)
     GET  with one                 → {"messages":[...],"status":200,"token":T} or 204 after
