@@ -11,11 +11,12 @@ export class ApiError extends Error {
 }
 
 /**
- * `await api("/api/events", {token})` → the `data` of the answer (undefined for a 204).
+ * `await api("/api/events", {token})` → the `data` of the answer (undefined for a 204), or with
+ * `whole` the whole answer (a page's `data` and what it says beside it, such as `next_cursor`).
  * `onUnauthorized` is called on a 401 to a signed-in request (the token was revoked or
  * expired), before the ApiError is thrown.
  */
-export async function api(path, { method = "GET", body, token, onUnauthorized } = {}) {
+export async function api(path, { method = "GET", body, token, onUnauthorized, whole = false } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -38,7 +39,7 @@ export async function api(path, { method = "GET", body, token, onUnauthorized } 
   } catch {
     // Not JSON (a proxy's error page): the status says enough.
   }
-  if (response.ok) return json ? json.data : undefined;
+  if (response.ok) return json ? (whole ? json : json.data) : undefined;
   if (response.status === 401 && token && onUnauthorized) onUnauthorized();
   const wait = Math.ceil(Number(response.headers.get("Retry-After")));
   throw new ApiError(response.status, sentenceFor(response.status, json, wait), json);

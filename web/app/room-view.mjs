@@ -1,17 +1,30 @@
-// The room on the page: header and status, joining, messages, participants, typing, composer.
-// It drives a RoomSession (room.mjs) and is its `view`.
+// The room on the page: header and status, joining, messages, participants, typing, composer,
+// the organisers' rules, and "Who's here". It drives a RoomSession (room.mjs) and is its
+// `view`.
 
 import { api, ApiError } from "./api.mjs";
 import { byId, fill, h, show } from "./dom.mjs";
+import { PARTICIPANTS_PAGE, ParticipantPages } from "./participants.mjs";
 import { RoomSession } from "./room.mjs";
 import {
+  HIDDEN_MESSAGE,
+  ORGANISER_BADGE,
+  UNMUTED,
   eventTime,
   fullTime,
+  messageAnnouncement,
   messageTime,
+  mutedPlaceholder,
+  mutedSentence,
+  othersWords,
   parseServerTime,
+  peopleWords,
+  postRefusalSentence,
   reasonSentence,
   refusalSentence,
+  removedSentence,
   roomOpensAt,
+  slowModeSentence,
   typingSentence,
 } from "./words.mjs";
 
@@ -19,6 +32,7 @@ import {
 const TICKET_REASONS = new Set(["ticket required", "invalid ticket", "ticket already used", "too many attempts"]);
 /** Within this many pixels of the bottom, new messages keep the view at the bottom. */
 const STICKY_BOTTOM_PX = 80;
+const COMPOSER_PLACEHOLDER = "Write a message";
 
 export class RoomView {
   constructor({ phoenix, getLive, getSession, onUnauthorized }) {
@@ -31,6 +45,12 @@ export class RoomView {
     this.eventId = null;
     this.roomStatus = null;
     this.historyEdge = { hasOlder: false, loading: false };
+    /** The organisers' rules for this member, as last told: muted until (a Date), slow mode. */
+    this.rules = { mutedUntil: null, slowModeSeconds: 0 };
+    /** "Who's here", while its dialog is open. */
+    this.people = null;
+    /** The seq of the message the live region last read out, if one. */
+    this.announcedSeq = null;
 
     this.el = {
       title: byId("room-title"),
@@ -51,10 +71,19 @@ export class RoomView {
       typing: byId("typing"),
       participants: byId("participants"),
       participantCount: byId("participant-count"),
+      peopleOpen: byId("people-open"),
+      peopleDialog: byId("people-dialog"),
+      peopleClose: byId("people-close"),
+      peopleSummary: byId("people-summary"),
+      peopleError: byId("people-error"),
+      peopleList: byId("people-list"),
+      peopleMore: byId("people-more"),
+      peopleLoading: byId("people-loading"),
       composer: byId("composer"),
       input: byId("composer-input"),
       send: byId("composer-send"),
       hint: byId("composer-hint"),
+      rules: byId("composer-rules"),
       error: byId("composer-error"),
       announcer: byId("announcer"),
     };
@@ -86,6 +115,13 @@ export class RoomView {
       const ticket = el.joinTicket.value.trim();
       if (ticket && this.eventId) this.open(this.eventId, ticket);
     });
+    el.peopleOpen.addEventListener("click", () => this.openPeople());
+    el.peopleClose.addEventListener("click", () => el.peopleDialog.close());
+    el.peopleMore.addEventListener("click", () => this.morePeople({ focusNew: true }));
+    // Escape closes a modal dialog by itself; so does this.
+    el.peopleDialog.addEventListener("close", () => {
+      this.people = null;
+    });
   }
 
   // ------------------------------------------------------------------------ lifecycle
@@ -107,6 +143,11 @@ export class RoomView {
     fill(el.participantCount);
     fill(el.typing);
     fill(el.error);
+    fill(el.announcer);
+    this.announcedSeq = null;
+    this.closePeople();
+    this.rules = { mutedUntil: null, slowModeSeconds: 0 };
+    this.renderRules();
     show(el.body, false);
     this.showJoin("Joining the chat…", { form: false });
 
@@ -137,6 +178,7 @@ export class RoomView {
   }
 
   close() {
+    this.closePeople();
     if (this.session) this.session.leave();
     this.session = null;
     this.eventId = null;
@@ -191,6 +233,18 @@ export class RoomView {
     this.status("deleted");
   }
 
+  removed(reason) {
+    // The organisers removed this member: the room is closed to them, history included.
+    this.session = null;
+    this.closePeople();
+    fill(this.el.status);
+    show(this.el.body, false);
+    fill(this.el.messages);
+    fill(this.el.pending);
+    this.showJoin(removedSentence(reason), { form: false });
+    this.el.title.focus();
+  }
+
   messagesAdded(messages, { first = false, older = false }) {
     if (messages.length === 0) return;
     const { scroller } = this.el;
@@ -200,7 +254,7 @@ export class RoomView {
     let mineAdded = false;
     for (const message of messages) {
       this.insert(messageItem(message, me), message.seq);
-      if (message.user_id === me.id) mineAdded = true;
+      if (isMine(message, me)) mineAdded = true;
     }
     this.renderHistoryEdge();
     if (older) {
@@ -209,12 +263,25 @@ export class RoomView {
       scroller.scrollTop = scroller.scrollHeight;
     }
     if (!first && !older) {
-      const fromOthers = messages.filter((m) => m.user_id !== me.id);
+      const fromOthers = messages.filter((m) => !isMine(m, me));
       if (fromOthers.length === 1) {
-        fill(this.el.announcer, `${fromOthers[0].username}: ${fromOthers[0].content}`);
+        fill(this.el.announcer, messageAnnouncement(fromOthers[0]));
+        this.announcedSeq = fromOthers[0].seq;
       } else if (fromOthers.length > 1) {
+        this.announcedSeq = null;
         fill(this.el.announcer, `${fromOthers.length} new messages`);
       }
+    }
+  }
+
+  /** The organisers hid these messages: each is shown again, without its content. */
+  messagesHidden(messages) {
+    const me = this.getSession().user;
+    for (const message of messages) {
+      const shown = this.el.messages.querySelector(`:scope > li[data-seq="${message.seq}"]`);
+      if (shown) shown.replaceWith(messageItem(message, me));
+      // The live region keeps the text it read out: no hidden content stays there either.
+      if (message.seq === this.announcedSeq) fill(this.el.announcer, messageAnnouncement(message));
     }
   }
 
@@ -256,14 +323,51 @@ export class RoomView {
     if (!open) fill(el.typing);
   }
 
-  participants(people) {
-    fill(this.el.participantCount, `(${people.length})`);
-    fill(
-      this.el.participants,
-      people.map((person) =>
-        h("li", { class: person.me ? "me" : null }, person.username, person.me ? " (you)" : ""),
-      ),
+  /** Who is online: everyone (`counting` false), or in a big room this member and a count. */
+  participants({ people, online, counting }) {
+    const { el } = this;
+    fill(el.participantCount, Number.isInteger(online) ? `(${online.toLocaleString()})` : "");
+    el.participants.dataset.mode = counting ? "count" : "list";
+    const items = people.map((person) =>
+      h("li", { class: person.me ? "me" : null }, person.username, person.me ? " (you)" : ""),
     );
+    if (counting && Number.isInteger(online) && online > people.length) {
+      items.push(h("li", { class: "others" }, othersWords(online - people.length)));
+    }
+    fill(el.participants, items);
+  }
+
+  // ------------------------------------------------------------- the organisers' rules
+
+  muted(until, { ended = false } = {}) {
+    this.rules.mutedUntil = until;
+    this.renderRules();
+    if (ended) {
+      fill(this.el.announcer, UNMUTED);
+      this.announcedSeq = null;
+    }
+  }
+
+  slowMode(seconds) {
+    this.rules.slowModeSeconds = seconds;
+    this.renderRules();
+  }
+
+  /** Above the composer: the member's mute and the room's slow mode, in words. */
+  renderRules() {
+    const { el } = this;
+    const { mutedUntil, slowModeSeconds } = this.rules;
+    const lines = [];
+    if (mutedUntil) {
+      lines.push(h("p", { class: "rule", dataset: { rule: "muted" } }, mutedSentence(mutedUntil)));
+    }
+    if (slowModeSeconds > 0) {
+      lines.push(h("p", { class: "rule", dataset: { rule: "slow-mode" } }, slowModeSentence(slowModeSeconds)));
+    }
+    fill(el.rules, lines);
+    show(el.rules, lines.length > 0);
+    el.input.placeholder = mutedUntil ? mutedPlaceholder(mutedUntil) : COMPOSER_PLACEHOLDER;
+    el.composer.dataset.muted = mutedUntil ? "true" : "false";
   }
 
   typing(names) {
@@ -299,8 +403,9 @@ export class RoomView {
     );
   }
 
-  sendRefused(reason, content) {
-    fill(this.el.error, reasonSentence(reason));
+  /** `reply`: the error reply, `{reason, ...}`. */
+  sendRefused(reply, content) {
+    fill(this.el.error, postRefusalSentence(reply));
     // Nothing typed is lost: a refused message goes back into an empty composer.
     if (!this.el.input.value) this.el.input.value = content;
   }
@@ -345,21 +450,105 @@ export class RoomView {
   isScrollable() {
     return this.el.scroller.scrollHeight > this.el.scroller.clientHeight;
   }
+
+  // ------------------------------------------------------------------------ who's here
+
+  /** Everyone admitted to the room, online or not, a page at a time, in a dialog. */
+  openPeople() {
+    const { el } = this;
+    const eventId = this.eventId;
+    if (!eventId || !this.session) return;
+    const session = this.getSession();
+    this.people = new ParticipantPages((after) =>
+      api(
+        `/api/events/${eventId}/participants?limit=${PARTICIPANTS_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ""}`,
+        { token: session.token, onUnauthorized: this.onUnauthorized, whole: true },
+      ),
+    );
+    fill(el.peopleSummary, "Loading who is in this chat…");
+    fill(el.peopleError);
+    fill(el.peopleList);
+    show(el.peopleMore, false);
+    if (!el.peopleDialog.open) el.peopleDialog.showModal();
+    this.morePeople({ focusNew: false });
+  }
+
+  async morePeople({ focusNew }) {
+    const { el } = this;
+    const pages = this.people;
+    if (!pages || pages.loading) return;
+    show(el.peopleMore, false);
+    show(el.peopleLoading, true);
+    let added = [];
+    try {
+      added = await pages.more();
+      fill(el.peopleError);
+    } catch (error) {
+      if (this.people === pages) fill(el.peopleError, error.message);
+    }
+    if (this.people !== pages) return; // closed meanwhile
+    show(el.peopleLoading, false);
+    const me = this.getSession().user;
+    const items = added.map((person) => personItem(person, me));
+    el.peopleList.append(...items);
+    if (pages.total !== null) {
+      fill(
+        el.peopleSummary,
+        `${peopleWords(pages.total)} ${pages.total === 1 ? "has" : "have"} joined this chat; ${(pages.onlineCount || 0).toLocaleString()} online now.`,
+      );
+    }
+    show(el.peopleMore, pages.hasMore);
+    // Keyboard users go on from the first name the page added (the button may be gone).
+    if (focusNew && items.length) items[0].focus();
+  }
+
+  closePeople() {
+    this.people = null;
+    if (this.el.peopleDialog.open) this.el.peopleDialog.close();
+  }
+}
+
+/** The member's own message (an announcement is nobody's, whoever reads it). */
+function isMine(message, me) {
+  return message.author_role !== "organiser" && message.user_id === me.id;
 }
 
 function messageItem(message, me) {
   const date = parseServerTime(message.inserted_at);
-  const mine = message.user_id === me.id;
+  const organiser = message.author_role === "organiser";
+  const mine = isMine(message, me);
+  const classes = ["message"];
+  const dataset = { seq: message.seq, role: organiser ? "organiser" : "member" };
+  if (mine) classes.push("mine");
+  if (organiser) classes.push("announcement");
+  if (message.hidden) {
+    classes.push("hidden-message");
+    dataset.hidden = "true";
+  }
   return h(
     "li",
-    { class: mine ? "message mine" : "message", dataset: { seq: message.seq } },
+    { class: classes.join(" "), dataset },
     h(
       "p",
       { class: "message-meta" },
+      organiser ? [h("span", { class: "badge" }, ORGANISER_BADGE), " "] : null,
       h("span", { class: "author" }, mine ? "You" : message.username),
       " ",
       date ? h("time", { datetime: date.toISOString(), title: fullTime(date) }, messageTime(date)) : null,
     ),
-    h("p", { class: "message-text" }, message.content),
+    message.hidden
+      ? h("p", { class: "message-text hidden-text" }, HIDDEN_MESSAGE)
+      : h("p", { class: "message-text" }, message.content),
+  );
+}
+
+/** One line of "Who's here": the name, and online or not in words. */
+function personItem(person, me) {
+  return h(
+    "li",
+    { class: person.online ? "online" : "away", tabindex: "-1", dataset: { userId: person.id } },
+    h("span", { class: "person-name" }, person.username, person.id === me.id ? " (you)" : ""),
+    " ",
+    h("span", { class: "person-state" }, person.online ? "online now" : "not online"),
   );
 }

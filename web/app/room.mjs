@@ -9,8 +9,21 @@
 //   or a broadcast lost in between — is filled with `history` requests;
 // * a message is sent with a `client_id` made here, and a send that got no answer is sent
 //   again with the same one after the rejoin: the server stores it at most once.
+//
+// The organisers' moderation as this member meets it: announcements are messages like the
+// others (`author_role: "organiser"`); a hidden message keeps its place without its content
+// (`message_hidden`, and a join reply's `hidden_seqs` for messages kept from before a cut);
+// a mute (`muted`, `unmuted`, the join reply's `muted_until`) and the slow mode (`slow_mode`,
+// the join reply's `room.slow_mode_seconds`) are shown, while the server, which decides,
+// refuses the posts; a removal (`removed`, then the server closes the channel) ends the room
+// for good, with no rejoin.
+//
+// Presence: up to a size the room lists everyone (phoenix.js's Presence); past it the server
+// switches the room to count mode (`presence_mode`): Presence then holds only this member's
+// own entries, and `presence_count` (and the join reply's `online`) says how many are in.
 
 import { Timeline } from "./timeline.mjs";
+import { parseServerTime } from "./words.mjs";
 
 export const HISTORY_PAGE = 100;
 const SEND_TIMEOUT_MS = 10_000;
@@ -21,6 +34,11 @@ const TYPING_SHOWN_MS = 6_000;
 const TYPING_IDLE_MS = 3_000;
 /** The server passes one "typing: true" per user per second; one sent sooner would be lost. */
 const TYPING_THROTTLE_MS = 1_100;
+/** setTimeout's longest delay; a mute that ends later is looked at again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The server's times are whole seconds, cut down: a mute "until 19:00:07" ends during that
+ * second, so the page waits for its end before saying the member may post again. */
+const SERVER_TIME_RESOLUTION_MS = 1_000;
 
 /** What a room that was left reports to: nothing. */
 const SILENT_VIEW = new Proxy({}, { get: () => () => {} });
@@ -55,22 +73,40 @@ export class RoomSession {
     this.typingAnnounced = false;
     this.idleTimer = null;
     this.typingTimer = null;
+    /** The organisers' rules as they apply to this member: muted until (a Date), slow mode. */
+    this.mutedUntil = null;
+    this.muteTimer = null;
+    this.slowModeSeconds = 0;
+    /** Presence: "list" (everyone's entries) or "count" (own entries, and `online`). */
+    this.presenceMode = "list";
+    this.online = null;
+    /** Whether Presence holds the room's list (false from a join until its presence_state). */
+    this.presenceSynced = false;
 
     this.channel = socket.channel(`event:${eventId}`, () => this.joinParams());
     this.presence = new Presence(this.channel);
-    this.presence.onSync(() => this.presenceChanged());
+    this.presence.onSync(() => {
+      this.presenceSynced = true;
+      this.presenceChanged();
+    });
     this.channel.on("new_message", (message) => this.received([message]));
     this.channel.on("typing", (payload) => this.someoneTyping(payload));
     this.channel.on("room_status", (payload) => this.setStatus(payload && payload.status));
+    this.channel.on("message_hidden", (payload) => this.hide([payload && payload.seq]));
+    this.channel.on("muted", (payload) => this.setMuted(payload && payload.until));
+    this.channel.on("unmuted", () => this.setMuted(null));
+    this.channel.on("slow_mode", (payload) => this.setSlowMode(payload && payload.seconds));
+    this.channel.on("removed", (payload) => this.wasRemoved(payload && payload.reason));
+    this.channel.on("presence_mode", (payload) => this.setPresenceMode(payload && payload.mode));
+    this.channel.on("presence_count", (payload) => this.setOnline(payload && payload.online));
     // The socket dropped (or the channel crashed): phoenix.js rejoins by itself.
     this.channel.onError(() => {
       if (!this.ended) this.view.joining({ rejoin: this.joinedOnce });
     });
-    // Closed by the server (the event was deleted) or by leave().
+    // Closed by the server (the event was deleted, or after `removed`) or by leave().
     this.channel.onClose(() => {
       if (this.ended) return;
-      this.ended = true;
-      this.stopTyping();
+      this.end();
       this.view.closed();
     });
   }
@@ -91,7 +127,7 @@ export class RoomSession {
     return this.ticketNumber ? { ticket_number: this.ticketNumber } : {};
   }
 
-  joined({ room = {}, messages = [] }) {
+  joined({ room = {}, messages = [], hidden_seqs: hiddenSeqs, muted_until: mutedUntil = null, online, presence }) {
     const first = !this.joinedOnce;
     this.joinedOnce = true;
     this.ticketNumber = null; // the ticket is ours now: rejoins go without it
@@ -105,6 +141,14 @@ export class RoomSession {
     this.setStatus(room.status);
     this.view.joined({ first });
     this.view.messagesAdded(added, { first });
+    // Hidden while this page was away: the messages it kept from before lose their content.
+    if (Array.isArray(hiddenSeqs)) this.hide(hiddenSeqs);
+    this.setSlowMode(room.slow_mode_seconds);
+    this.setMuted(mutedUntil);
+    // A presence_state follows the reply; until then the reply's count is what is known.
+    this.presenceSynced = false;
+    this.presenceMode = presence === "count" ? "count" : "list";
+    this.setOnline(online);
     this.historyChanged();
     this.fillGaps();
     this.resendUnanswered();
@@ -113,8 +157,7 @@ export class RoomSession {
   /** `reply`: the error reply, `{reason, ...}`. */
   refused(reply) {
     // phoenix.js would retry a refused join forever: stop here, and say why.
-    this.ended = true;
-    this.stopTyping();
+    this.end();
     this.channel.leave();
     const view = this.view;
     this.view = SILENT_VIEW;
@@ -124,8 +167,7 @@ export class RoomSession {
   /** The page leaves the room (navigation, sign out): replies still on their way go nowhere. */
   leave() {
     if (!this.ended) {
-      this.ended = true;
-      this.stopTyping();
+      this.end();
       this.channel.leave();
     }
     this.view = SILENT_VIEW;
@@ -133,11 +175,35 @@ export class RoomSession {
     this.typers.clear();
   }
 
+  /** No more of this room: no typing, no timers, and no rejoin by this session. */
+  end() {
+    this.ended = true;
+    this.stopTyping();
+    clearTimeout(this.muteTimer);
+  }
+
+  /** The organisers removed this member: `removed`, then the server closes the channel
+   * (phx_close, after which phoenix.js does not rejoin). Were the socket cut before the close,
+   * the rejoin would be refused ("removed") and end there (refused()). */
+  wasRemoved(reason) {
+    if (this.ended) return;
+    this.end();
+    const view = this.view;
+    this.view = SILENT_VIEW;
+    view.removed(typeof reason === "string" ? reason : null);
+  }
+
   get isJoined() {
     return !this.ended && this.channel.state === "joined";
   }
 
   // ------------------------------------------------------------------------ messages
+
+  /** The organisers hid these seqs. */
+  hide(seqs) {
+    const changed = this.timeline.hide(seqs);
+    if (changed.length) this.view.messagesHidden(changed);
+  }
 
   received(messages) {
     const added = this.timeline.add(messages);
@@ -230,7 +296,9 @@ export class RoomSession {
       .receive("error", (reply) => {
         if (!this.pending.delete(item.clientId)) return;
         this.view.pendingChanged([...this.pending.values()]);
-        this.view.sendRefused(reply && reply.reason, item.content);
+        // Muted on another node, or the push was missed: the refusal says until when.
+        if (reply && reply.reason === "muted") this.setMuted(reply.until);
+        this.view.sendRefused(reply || {}, item.content);
       })
       .receive("timeout", () => {
         if (!this.pending.has(item.clientId)) return;
@@ -250,7 +318,8 @@ export class RoomSession {
 
   /** The user pressed a key in the composer. */
   typingActivity() {
-    if (!this.isJoined || this.status !== "active") return;
+    // A muted member's typing would promise the others a message that cannot come.
+    if (!this.isJoined || this.status !== "active" || this.mutedUntil) return;
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
     if (!this.typing) {
@@ -311,15 +380,69 @@ export class RoomSession {
   // ------------------------------------------------------------------- presence, status
 
   presenceChanged() {
+    if (this.presenceMode === "count") {
+      // Presence holds only this member's own entries (or, for a moment, the old list).
+      const me = { id: this.user.id, username: String(this.user.username || "You"), me: true };
+      this.view.participants({ people: [me], online: this.online, counting: true });
+      return;
+    }
     const people = this.presence.list((id, { metas }) => ({
       id,
       username: String((metas[0] && metas[0].username) || "Someone"),
       me: id === this.user.id,
     }));
     people.sort((a, b) => Number(b.me) - Number(a.me) || a.username.localeCompare(b.username));
-    const online = new Set(people.map((person) => person.id));
-    for (const id of [...this.typers.keys()]) if (!online.has(id)) this.dropTyper(id);
-    this.view.participants(people);
+    if (this.presenceSynced) {
+      const online = new Set(people.map((person) => person.id));
+      for (const id of [...this.typers.keys()]) if (!online.has(id)) this.dropTyper(id);
+      this.online = people.length;
+    }
+    this.view.participants({ people, online: this.online, counting: false });
+  }
+
+  /** `presence_mode`: the room switched between listing its members and counting them. */
+  setPresenceMode(mode) {
+    if ((mode !== "list" && mode !== "count") || mode === this.presenceMode) return;
+    // What goes with a switch travels apart from it and may come first: the first
+    // presence_count (kept by setOnline), or the whole list back as a presence_state
+    // (Presence lists it, and its onSync already told). Until a count comes, the count is
+    // the list's last size.
+    this.presenceMode = mode;
+    this.presenceChanged();
+  }
+
+  /** How many members are in the room (the join reply's `online`, `presence_count`). Once
+   * Presence lists the room, the list is the count, and a count is only kept for the switch
+   * to count mode that it came ahead of. */
+  setOnline(online) {
+    if (!Number.isInteger(online) || online < 0) return;
+    this.online = online;
+    if (this.presenceMode === "count" || !this.presenceSynced) this.presenceChanged();
+  }
+
+  // ------------------------------------------------------------- the organisers' rules
+
+  /** Muted until `until` (the server's time), or not muted (null, or a time gone by). */
+  setMuted(until) {
+    clearTimeout(this.muteTimer);
+    const date = parseServerTime(until);
+    const left = date ? date.getTime() + SERVER_TIME_RESOLUTION_MS - Date.now() : 0;
+    const was = this.mutedUntil;
+    this.mutedUntil = left > 0 ? date : null;
+    if (this.mutedUntil) {
+      this.stopTyping();
+      // Ended by the clock (the server sends `unmuted` only when an organiser lifts it).
+      this.muteTimer = setTimeout(() => this.setMuted(until), Math.min(left, MAX_TIMER_MS));
+    }
+    if (was || this.mutedUntil) {
+      this.view.muted(this.mutedUntil, { ended: Boolean(was) && !this.mutedUntil });
+    }
+  }
+
+  setSlowMode(seconds) {
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds === this.slowModeSeconds) return;
+    this.slowModeSeconds = seconds;
+    this.view.slowMode(seconds);
   }
 
   setStatus(status) {

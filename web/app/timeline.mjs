@@ -9,6 +9,8 @@ export class Timeline {
     this.floor = null;
     /** The newest seq known to exist (seen, or announced by a join reply's `last_seq`). */
     this.top = 0;
+    /** Seqs the organisers hid. */
+    this.hiddenSeqs = new Set();
   }
 
   /** The newest message seen: what a rejoin asks to continue after (`after_seq`). */
@@ -44,9 +46,11 @@ export class Timeline {
     const added = [];
     for (const message of messages) {
       if (!message || !Number.isInteger(message.seq) || this.bySeq.has(message.seq)) continue;
-      this.bySeq.set(message.seq, message);
-      added.push(message);
-      this.expectUpTo(message.seq);
+      const kept = this.hiddenSeqs.has(message.seq) ? hiddenCopy(message) : message;
+      if (kept.hidden) this.hiddenSeqs.add(kept.seq);
+      this.bySeq.set(kept.seq, kept);
+      added.push(kept);
+      this.expectUpTo(kept.seq);
     }
     added.sort((a, b) => a.seq - b.seq);
     if (added.length && this.floor !== null && added[0].seq < this.floor) {
@@ -54,6 +58,25 @@ export class Timeline {
       if (newest >= this.floor - 1) this.floor = added[0].seq;
     }
     return added;
+  }
+
+  /**
+   * The organisers hid these seqs: the messages kept of them lose their content. Returns the
+   * messages that changed (shown before with their content), oldest first.
+   */
+  hide(seqs) {
+    const changed = [];
+    for (const seq of seqs) {
+      if (!Number.isInteger(seq)) continue;
+      this.hiddenSeqs.add(seq);
+      const message = this.bySeq.get(seq);
+      if (message && !message.hidden) {
+        const hidden = hiddenCopy(message);
+        this.bySeq.set(seq, hidden);
+        changed.push(hidden);
+      }
+    }
+    return changed.sort((a, b) => a.seq - b.seq);
   }
 
   /** Scrolling back found nothing older: what is shown starts the room. */
@@ -69,4 +92,9 @@ export class Timeline {
     }
     return null;
   }
+}
+
+/** The message as the server serves a hidden one: its place and author, no content. */
+function hiddenCopy(message) {
+  return { ...message, content: "", hidden: true };
 }

@@ -17,6 +17,10 @@ const REASONS = {
   "invalid content": "That message contains characters that cannot be sent.",
   unauthorized: "You are not allowed to do that.",
   "too many channels joined": "Too many chats are open in this tab. Close some and try again.",
+  // The organisers' moderation (the sentences with a time or a wait are made below).
+  removed: "The organisers removed you from this chat, so you cannot join it again.",
+  muted: "The organisers muted you, so the message was not sent.",
+  "slow mode": "Slow mode is on: wait a moment before sending another message.",
 };
 
 /** A sentence for a refused join: its `reason`, and how long to wait when it says so. */
@@ -26,6 +30,21 @@ export function refusalSentence(reply) {
     return `Too many ticket numbers were tried. Wait ${wait} ${wait === 1 ? "second" : "seconds"}, then try again.`;
   }
   return reasonSentence(reply && reply.reason);
+}
+
+/** A sentence for a refused post: its `reason`, with until when (muted) or how long to wait
+ * (slow mode) when it says so. */
+export function postRefusalSentence(reply) {
+  const reason = reply && reply.reason;
+  const until = parseServerTime(reply && reply.until);
+  if (reason === "muted" && until) {
+    return `The organisers muted you until ${messageTime(until)}, so the message was not sent.`;
+  }
+  const wait = Math.ceil(Number(reply && reply.retry_after));
+  if (reason === "slow mode" && wait > 0) {
+    return `Slow mode: wait ${durationWords(wait)} before sending another message.`;
+  }
+  return reasonSentence(reason);
 }
 
 /** A sentence for an error reply's `reason`. */
@@ -104,4 +123,69 @@ export function typingSentence(names) {
   if (names.length === 1) return `${names[0]} is typing…`;
   if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
   return `${names.length} people are typing…`;
+}
+
+/** "1 second", "45 seconds", "2 minutes", "1 minute 30 seconds", "1 hour". */
+export function durationWords(seconds) {
+  const total = Math.max(0, Math.round(seconds));
+  const parts = [];
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const rest = total % 60;
+  const unit = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  if (hours) parts.push(unit(hours, "hour"));
+  if (minutes) parts.push(unit(minutes, "minute"));
+  if (rest || parts.length === 0) parts.push(unit(rest, "second"));
+  return parts.join(" ");
+}
+
+// ------------------------------------------------------------------ the organisers
+
+/** What a hidden message shows instead of its content, wherever it is shown. */
+export const HIDDEN_MESSAGE = "Message hidden by the organisers";
+
+/** The badge on an organiser's announcement (a word, so it reads without colour). */
+export const ORGANISER_BADGE = "Organiser";
+
+/** "Slow mode: one message every 30 seconds." (nothing when it is off) */
+export function slowModeSentence(seconds) {
+  if (!(seconds > 0)) return "";
+  if (seconds === 1) return "Slow mode: one message every second.";
+  return `Slow mode: one message every ${durationWords(seconds)}.`;
+}
+
+/** The member's own mute, until `until` (a Date). */
+export function mutedSentence(until) {
+  return `The organisers muted you until ${messageTime(until)}: you can read along, but your messages are not sent until then.`;
+}
+
+/** The composer's placeholder while muted. */
+export function mutedPlaceholder(until) {
+  return `Muted until ${messageTime(until)}`;
+}
+
+/** Said (to screen readers) when a mute ends. */
+export const UNMUTED = "Your mute has ended: you can send messages again.";
+
+/** The organisers removed the member; `reason` is theirs, shown as they wrote it. */
+export function removedSentence(reason) {
+  const why = typeof reason === "string" ? reason.trim() : "";
+  return `The organisers removed you from this chat.${why ? ` Their reason: “${why}”.` : ""} You cannot join it again.`;
+}
+
+/** "1 person", "1,204 people". */
+export function peopleWords(count) {
+  return `${count.toLocaleString()} ${count === 1 ? "person" : "people"}`;
+}
+
+/** In a big room only the member's own entry is listed: "and 1,203 others" below it. */
+export function othersWords(count) {
+  return `and ${count.toLocaleString()} ${count === 1 ? "other" : "others"}`;
+}
+
+/** A new message as a screen reader hears it. */
+export function messageAnnouncement(message) {
+  const text = message.hidden ? HIDDEN_MESSAGE : message.content;
+  if (message.author_role === "organiser") return `Announcement from the organisers (${message.username}): ${text}`;
+  return `${message.username}: ${text}`;
 }
