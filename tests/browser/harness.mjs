@@ -99,6 +99,23 @@ export async function createTicket(eventId) {
   return number;
 }
 
+/** The organisers' moderation, as the reservation system asks for it (service key):
+ * `moderate(eventId, "mute", {user_id, duration_seconds})` → the answer's `data`. */
+export async function moderate(eventId, action, body) {
+  const answer = await rest("POST", `/api/events/${eventId}/moderation/${action}`, { service: true, expected: 200, body });
+  return answer.data;
+}
+
+/** An organiser's announcement in the event's room → the stored message. */
+export async function announce(eventId, content, { actor } = {}) {
+  const answer = await rest("POST", `/api/events/${eventId}/announcements`, {
+    service: true,
+    expected: 201,
+    body: actor ? { content, actor } : { content },
+  });
+  return answer.data;
+}
+
 export async function signUpOverRest(username) {
   const body = await rest("POST", "/api/users/create", {
     expected: 201,
@@ -172,6 +189,17 @@ export class Person {
     this.userId = await page.evaluate(() => JSON.parse(sessionStorage.getItem("ticket-chat:session")).user.id);
   }
 
+  /** The token the page holds (sessionStorage), for REST calls as this person. */
+  async token() {
+    return this.page.evaluate(() => JSON.parse(sessionStorage.getItem("ticket-chat:session")).token);
+  }
+
+  /** The room's messages as the REST API serves them to this person (id, seq, content…). */
+  async storedMessages(eventId) {
+    const answer = await rest("GET", `/api/events/${eventId}/messages?limit=100`, { token: await this.token(), expected: 200 });
+    return answer.data;
+  }
+
   async signIn({ password = PASSWORD } = {}) {
     const { page } = this;
     await page.locator("#sign-in-email").fill(this.email);
@@ -213,6 +241,9 @@ export class Person {
     return this.page.$$eval("#messages > li", (items) =>
       items.map((item) => ({
         seq: Number(item.dataset.seq),
+        role: item.dataset.role,
+        hidden: item.dataset.hidden === "true",
+        badge: item.querySelector(".badge") && item.querySelector(".badge").textContent,
         author: item.querySelector(".author").textContent,
         time: item.querySelector("time") && item.querySelector("time").textContent,
         datetime: item.querySelector("time") && item.querySelector("time").getAttribute("datetime"),
@@ -247,6 +278,51 @@ export class Person {
 
   async text(selector) {
     return (await this.page.locator(selector).first().textContent()) || "";
+  }
+
+  /**
+   * Record the channel joins this page sends from now on, over WebSocket or LongPoll, as
+   * their topics: `joins.topics` (a list that grows), `joins.next(predicate)` (the first
+   * one recorded, or the next one sent, whose topic matches).
+   */
+  recordJoins() {
+    const topics = [];
+    const waiters = [];
+    const sent = (text) => {
+      // A WebSocket frame is one message; a LongPoll POST a batch of them, a line each.
+      for (const line of String(text || "").split("\n")) {
+        let frame;
+        try {
+          frame = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (!Array.isArray(frame) || frame[3] !== "phx_join") continue;
+        topics.push(frame[2]);
+        for (const waiter of [...waiters]) waiter(frame[2]);
+      }
+    };
+    this.page.on("websocket", (socket) => socket.on("framesent", ({ payload }) => sent(payload)));
+    this.page.on("request", (request) => {
+      if (request.method() === "POST" && request.url().includes("/socket/longpoll")) sent(request.postData());
+    });
+    return {
+      topics,
+      next(matches) {
+        const seen = topics.find(matches);
+        if (seen) return Promise.resolve(seen);
+        return new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no such channel join was sent; sent: ${JSON.stringify(topics)}`)), WAIT_MS);
+          const waiter = (topic) => {
+            if (!matches(topic)) return;
+            clearTimeout(timer);
+            waiters.splice(waiters.indexOf(waiter), 1);
+            resolve(topic);
+          };
+          waiters.push(waiter);
+        });
+      },
+    };
   }
 
   async screenshot(name) {
@@ -355,6 +431,12 @@ export async function botInRoom(event) {
   );
   return {
     user: user.user,
+    /** Leave the room, keeping the socket: the leave goes out with LongPoll's next batch
+     * (a socket closed now would take it along, and the service would see the bot go only
+     * when its poll times out). phoenix.js answers a leave itself: wait on the room. */
+    leave() {
+      channel.leave();
+    },
     post(content) {
       return new Promise((resolve, reject) =>
         channel

@@ -6,12 +6,17 @@ temporary SQLite file, exactly as ``make run`` starts it. One Node process (``ru
 --serve``) with one Chromium runs them one after the other, each in fresh browser contexts;
 ``node run.mjs <name>`` runs one by hand. Screenshots go to ``tests/browser/screenshots/``.
 
+Most scenarios share one service with the default settings; a scenario that needs other
+settings (a big room's count mode with a small ``PRESENCE_LIST_LIMIT``) gets a service and a
+runner of its own, started when its first scenario runs.
+
 Without Chromium, Node or the npm packages the scenarios are skipped, saying what to install;
 under CI (``CI`` set) they fail instead, since CI installs all of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -38,7 +43,25 @@ SCENARIO_TIMEOUT = 150.0
 """Seconds; only a failing scenario comes near (run.mjs bounds each at 120 s)."""
 RUNNER_START_TIMEOUT = 60.0
 
-SCENARIOS = ["chat", "reconnect", "catch_up", "longpoll", "room_life", "account", "docs"]
+SERVICE_SETTINGS: dict[str, dict[str, str]] = {
+    "default": {},
+    # Three members are a big room: count mode is entered at 3 and left at 1.
+    "small_presence_list": {"PRESENCE_LIST_LIMIT": "2"},
+}
+SCENARIOS: dict[str, str] = {
+    "chat": "default",
+    "reconnect": "default",
+    "catch_up": "default",
+    "longpoll": "default",
+    "room_life": "default",
+    "account": "default",
+    "docs": "default",
+    "announcements": "default",
+    "mute_and_slow_mode": "default",
+    "removal": "default",
+    "big_room": "small_presence_list",
+}
+"""Each scenario and the settings of the service it runs against."""
 
 
 def missing_reason() -> str | None:
@@ -66,14 +89,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def chat_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatService]:
-    reason = missing_reason()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests cannot run under CI: {reason}")
-        pytest.skip(reason)
-    folder = tmp_path_factory.mktemp("chat-service")
+@contextlib.contextmanager
+def running_service(folder: Path, settings: dict[str, str]) -> Iterator[ChatService]:
+    """``python -m server`` with these settings on a free port, until the block ends."""
     port = _free_port()
     env = {
         **os.environ,
@@ -88,6 +106,7 @@ def chat_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatServi
         # (a cut network, a proxy that refuses WebSockets): its origin is that port's, which
         # the socket's Origin check must let in besides the service's own.
         "ALLOWED_ORIGINS": "http://127.0.0.1",
+        **settings,
     }
     log = folder / "service.log"
     process = subprocess.Popen(
@@ -205,17 +224,45 @@ class ScenarioRunner:
         return "".join(list(self.stderr)[-40:])
 
 
+class Services:
+    """The services the scenarios run against, one per kind of settings, each with its
+    runner; started on first use, stopped at the end of the module."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._stack = contextlib.ExitStack()
+        self._started: dict[str, tuple[ChatService, ScenarioRunner]] = {}
+
+    def get(self, settings: str) -> tuple[ChatService, ScenarioRunner]:
+        if settings not in self._started:
+            folder = self._tmp.mktemp(f"chat-service-{settings}")
+            service = self._stack.enter_context(running_service(folder, SERVICE_SETTINGS[settings]))
+            runner = ScenarioRunner(service)
+            self._stack.callback(runner.stop)
+            self._started[settings] = (service, runner)
+        return self._started[settings]
+
+    def close(self) -> None:
+        self._stack.close()
+
+
 @pytest.fixture(scope="module")
-def scenarios(chat_service: ChatService) -> Iterator[ScenarioRunner]:
-    runner = ScenarioRunner(chat_service)
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+    started = Services(tmp_path_factory)
     try:
-        yield runner
+        yield started
     finally:
-        runner.stop()
+        started.close()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_scenario(chat_service: ChatService, scenarios: ScenarioRunner, scenario: str) -> None:
+def test_scenario(services: Services, scenario: str) -> None:
+    chat_service, scenarios = services.get(SCENARIOS[scenario])
     answer = scenarios.run(scenario)
     if not answer["ok"]:
         service_tail = "".join(chat_service.log.read_text().splitlines(keepends=True)[-40:])
