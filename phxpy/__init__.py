@@ -4,6 +4,7 @@ How the modules depend on each other: docs/architecture.md. What phxpy decided w
 Phoenix versions differ: docs/phoenix-compatibility.md.
 """
 
+from . import telemetry as telemetry  # the event classes: phxpy.telemetry.HandledIn
 from .channel import Channel, ChannelContext, Error, Ok, Reply, ReplyRef, Stop
 from .clock import SystemClock
 from .endpoint import Connection, Endpoint

@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from typing import Protocol
 
 from .channel import NORMAL_STOPS, Channel, Reply, ReplyRef, Stop
 from .endpoint import Endpoint
-from .errors import ChannelError, EncodeError
+from .errors import ChannelError, EncodeError, ProtocolError
+from .inbound import InboundLimits
 from .message import Frame
 from .protocol import (
     JOIN_CRASHED,
@@ -39,8 +41,9 @@ from .protocol import (
     SocketProtocol,
 )
 from .pubsub import Broadcast
-from .serializer import Serializer
+from .serializer import Serializer, V1JSONSerializer
 from .socket import Socket
+from .telemetry import ChannelClosed, ChannelJoined, HandledIn, LimitHit, SocketClosed
 from .types import Event, JoinRef, Payload, Topic
 
 log = logging.getLogger("phxpy.channel")
@@ -134,11 +137,18 @@ class Session:
         idle_timeout: float | None,
         idle_close_code: int = 1002,
         max_channels: int | None = 100,
+        inbound: InboundLimits | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.telemetry = endpoint.telemetry
         self.socket = socket
         self.serializer = serializer
         self.sink = sink
+        self.inbound = inbound
+        """The connection's budget and frame checks (``None``: unlimited)."""
+        # V1 decodes binary frames as JSON too; V2 binary payloads are opaque bytes.
+        self._binary_is_json = isinstance(serializer, V1JSONSerializer)
+        self._connected_at = time.perf_counter()
         self.protocol = SocketProtocol(
             serializer,
             socket.is_routable,
@@ -154,10 +164,14 @@ class Session:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Register with the endpoint; listen on the socket id for ``disconnect``."""
+        """Register with the endpoint; listen on the socket id for ``disconnect``; close at
+        the socket's expiry, if it set one."""
         self.endpoint.add_connection(self)
         if self.socket_id is not None:
             self.endpoint.pubsub.subscribe(self.socket_id, self)
+        expiry = self.socket.expiry
+        if expiry is not None:
+            self.endpoint.close_at(self, expiry.at, expiry.code, expiry.reason)
 
     async def connection_lost(self) -> None:
         """The connection is gone: every channel terminates with reason ``"closed"``."""
@@ -174,6 +188,10 @@ class Session:
             server.cancel()
         for server in servers:
             await server.terminate("closed")
+        if self.telemetry.wants(SocketClosed):
+            duration = time.perf_counter() - self._connected_at
+            socket = self.socket
+            self.telemetry.emit(SocketClosed(socket.transport, type(socket), duration))
 
     def close(self, code: int, reason: str) -> None:
         """Ask the transport to close the connection (``connection_lost`` follows)."""
@@ -193,16 +211,38 @@ class Session:
 
     async def receive_text(self, text: str) -> None:
         """One text frame. Raises :class:`~phxpy.errors.ProtocolError` for a bad frame:
-        the transport then closes the connection (1011)."""
+        the transport then closes the connection (1011, or 1009 for a frame over a limit).
+        A frame over the connection's budget waits here, so its transport reads nothing
+        meanwhile."""
+        if self.inbound is not None:
+            await self._admit(text, True)
         events = self.protocol.receive_text(text, self.endpoint.clock.now())
         self.flush()
         await self._handle(events)
 
     async def receive_binary(self, data: bytes) -> None:
         """One binary frame; see :meth:`receive_text`."""
+        if self.inbound is not None:
+            await self._admit(data, self._binary_is_json)
         events = self.protocol.receive_binary(data, self.endpoint.clock.now())
         self.flush()
         await self._handle(events)
+
+    async def _admit(self, frame: str | bytes, json: bool) -> None:
+        assert self.inbound is not None
+        clock = self.endpoint.clock
+        try:
+            wait = self.inbound.admit(frame, json, clock.now())
+        except ProtocolError:
+            self._limit_hit("max_frame_containers")
+            raise
+        if wait > 0.0:
+            self._limit_hit("inbound_budget", wait)
+            await clock.sleep(wait)
+
+    def _limit_hit(self, limit: str, wait: float = 0.0) -> None:
+        if self.telemetry.wants(LimitHit):
+            self.telemetry.emit(LimitHit(limit, self.socket.transport, wait))
 
     def touch(self) -> None:
         """Activity without a message (a WebSocket ping): it keeps the connection alive."""
@@ -239,6 +279,7 @@ class Session:
         if channel_class is None:  # cannot happen: the protocol checked the route
             raise ChannelError(f"no route for {topic!r}")
         server: ChannelServer | None = None
+        started = time.perf_counter()
         try:
             server = ChannelServer(self, channel_class, topic, request.join_ref)
             result = await server.channel.join(request.payload)
@@ -252,6 +293,7 @@ class Session:
                 server.exited()
             self.protocol.join_refused(topic, request.join_ref, request.ref, JOIN_CRASHED)
             self.flush()
+            self._joined(topic, channel_class, "crash", JOIN_CRASHED, started)
             return
         if result.status == "error":
             server.exited()
@@ -261,12 +303,22 @@ class Session:
                 log.error("join refusal of %r is not JSON: %r", topic, result.response)
                 self.protocol.join_refused(topic, request.join_ref, request.ref, JOIN_CRASHED)
             self.flush()
+            self._joined(topic, channel_class, "error", result.response, started)
             return
+        server.accepted = True
         self.channels[topic] = server
         self.flush()
         server.subscribe()
         if type(server.channel).after_join is not Channel.after_join:
             server.enqueue(_AFTER_JOIN)
+        self._joined(topic, channel_class, "ok", result.response, started)
+
+    def _joined(
+        self, topic: Topic, channel: type, result: str, response: object, started: float
+    ) -> None:
+        if self.telemetry.wants(ChannelJoined):
+            duration = time.perf_counter() - started
+            self.telemetry.emit(ChannelJoined(topic, channel, result, response, duration))
 
 
 class ChannelServer:
@@ -280,6 +332,7 @@ class ChannelServer:
         "_room",
         "_subscribed",
         "_task",
+        "accepted",
         "channel",
         "join_ref",
         "serializer",
@@ -304,6 +357,8 @@ class ChannelServer:
         self._current: MessageReceived | None = None
         self._subscribed = False
         self._exited = False
+        self.accepted = False
+        """Its join was accepted (only then does its end count as a channel closing)."""
         intercept = channel_class.intercept
         self.subscriber: ChannelServer | _Interceptor = (
             _Interceptor(self, intercept) if intercept else self
@@ -437,25 +492,43 @@ class ChannelServer:
 
     async def _handle_in(self, message: MessageReceived) -> bool:
         self._current = message
+        telemetry = self.session.telemetry
+        started = time.perf_counter() if telemetry.wants(HandledIn) else None
+        outcome, response = "crash", None
         try:
             result = await self.channel.handle_in(message.event, message.payload)
             if result is None:
+                outcome = "noreply"
                 return True
             if isinstance(result, Reply):
+                outcome, response = result.status, result.response
                 self.reply(ReplyRef(self.topic, self.join_ref, message.ref), result)
                 return True
             if isinstance(result, Stop):
+                outcome = "stop"
                 if result.reply is not None:
+                    response = result.reply.response
                     self.reply(ReplyRef(self.topic, self.join_ref, message.ref), result.reply)
                 await self._end(result.reason)
                 return False
             raise ChannelError(f"handle_in must return a Reply, a Stop or None, got {result!r}")
         except Exception:
+            outcome = "crash"
             log.exception("channel %r crashed handling %r", self.topic, message.event)
             await self._end("crash")
             return False
         finally:
             self._current = None
+            if started is not None:
+                event = HandledIn(
+                    self.topic,
+                    message.event,
+                    type(self.channel),
+                    outcome,
+                    response,
+                    time.perf_counter() - started,
+                )
+                telemetry.emit(event)
 
     async def _handle_out(self, broadcast: Broadcast) -> bool:
         if not self._subscribed:
@@ -511,7 +584,7 @@ class ChannelServer:
         """Replaced by a duplicate join: gone at once, without ``terminate`` (as Phoenix)."""
         self.detach()
         self.cancel()
-        self.exited()
+        self.exited("replaced")
 
     async def terminate(self, reason: str) -> None:
         try:
@@ -519,11 +592,14 @@ class ChannelServer:
         except Exception:
             log.exception("terminate of %r crashed", self.topic)
         finally:
-            self.exited()
+            self.exited(reason)
 
-    def exited(self) -> None:
+    def exited(self, reason: str = "refused") -> None:
         """Tell the endpoint, exactly once, that the channel ended (Presence untracks
         what it tracked)."""
         if not self._exited:
             self._exited = True
             self.session.endpoint.channel_exited(self.channel)
+            telemetry = self.session.telemetry
+            if self.accepted and telemetry.wants(ChannelClosed):
+                telemetry.emit(ChannelClosed(self.topic, type(self.channel), reason))

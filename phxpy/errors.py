@@ -4,7 +4,8 @@
 
     PhxError
     ├── ProtocolError          the peer broke the wire protocol; the connection is closed
-    │   └── InvalidMessage     a frame that does not decode (bad JSON, wrong shape, bad binary)
+    │   ├── InvalidMessage     a frame that does not decode (bad JSON, wrong shape, bad binary)
+    │   └── FrameTooLarge      a frame over a limit of the mount (close code 1009)
     ├── EncodeError            a message that cannot be put on the wire (e.g. binary on V1,
     │                          a binary header field over 255 bytes); a bug of the sender
     ├── ChannelError           a channel callback misbehaved (bad return value); the channel
@@ -29,6 +30,13 @@ class ProtocolError(PhxError):
 
 class InvalidMessage(ProtocolError):
     """A frame that cannot be decoded into a :class:`~phxpy.message.Message`."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame over one of the mount's limits (too many JSON containers, over LongPoll
+    also too many bytes). Close code 1009, as for a frame over ``max_frame_size``."""
+
+    close_code = 1009
 
 
 class EncodeError(PhxError):

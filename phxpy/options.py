@@ -20,7 +20,19 @@ class SocketOptions:
     idle_close_code: int = 1002
     """Not 1000: phoenix.js does not reconnect after 1000. 1002 is what Bandit sends."""
     max_frame_size: int = 1024 * 1024
-    """Bigger incoming frames close the WebSocket with 1009."""
+    """Bigger incoming frames close the WebSocket with 1009 (over LongPoll: HTTP 413)."""
+    max_frame_containers: int | None = 10_000
+    """Incoming JSON frames holding more arrays and objects than this close the connection
+    with 1009, found by a cheap look before the frame is decoded: decoding costs per value,
+    and a frame of empty arrays is a hundred times slower to decode than one of text.
+    ``None``: no check."""
+    inbound_frames_per_second: float | None = 100.0
+    """Frames one connection may send per second, in bursts of up to two seconds' worth.
+    Beyond it the connection's next frame waits until the budget has refilled, and the
+    connection is not read meanwhile (backpressure: nothing is dropped). ``None``: no
+    limit."""
+    inbound_bytes_per_second: int | None = 1024 * 1024
+    """Likewise for bytes (the bucket holds at least one frame of ``max_frame_size``)."""
     max_outbound_bytes: int = 4 * 1024 * 1024
     """A client that lets this much pile up unread is disconnected: slow readers never
     stall a broadcast or grow the server's memory without bound."""
@@ -37,6 +49,9 @@ class SocketOptions:
     longpoll_max_lines: int = 100
     """Lines of a LongPoll POST beyond this are ignored, as in Phoenix."""
     longpoll_max_body: int = 8 * 1024 * 1024
-    """Bigger LongPoll POST bodies are refused."""
+    """Bigger LongPoll POST bodies are refused (HTTP 413) before they are read."""
+    longpoll_max_posts: int = 2
+    """POSTs one LongPoll session may have in progress at once; more are refused with HTTP
+    429 before their body is read (phoenix.js sends one at a time)."""
     secret_key: bytes | None = None
     """Signs LongPoll session tokens; a random per-process key when ``None``."""

@@ -53,6 +53,21 @@ class ConnectInfo:
     GET that starts the session); ``None`` in :mod:`phxpy.testing`."""
 
 
+EXPIRED = 4401
+"""The default close code of an expired connection: 4000 + HTTP's 401 (an application
+code, as GraphQL over WebSocket uses it), which a client reads in its close event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """When and how a connection ends (see :meth:`Socket.expire_in`)."""
+
+    at: float
+    """On the endpoint's clock."""
+    code: int
+    reason: str
+
+
 Route = tuple[str, type]
 """``(pattern, channel class)``: an exact topic, or a prefix ending in ``*``."""
 
@@ -78,6 +93,7 @@ class Socket:
         """The aiohttp application the socket is mounted on: ``self.app[KEY]`` reaches
         whatever the app stored (a database pool, settings)."""
         self.assigns: dict[str, Any] = {}
+        self.expiry: Expiry | None = None
 
     @classmethod
     def route(cls, topic: Topic) -> type | None:
@@ -98,6 +114,14 @@ class Socket:
         """Accept (``True``) or refuse (``False`` → HTTP 403) a connection. Raise
         :class:`~phxpy.errors.ConnectRefused` to refuse with another status."""
         return True
+
+    def expire_in(self, seconds: float, *, code: int = EXPIRED, reason: str = "expired") -> None:
+        """Close this connection ``seconds`` from now. Call it from :meth:`connect` with
+        the time left on the credential that authenticated the connection (a token's
+        expiry), so that the connection lives no longer than its credential. A WebSocket
+        client sees ``code`` in its close event (phoenix.js: ``socket.onClose``), then
+        reconnects; a LongPoll session ends, and the next poll runs ``connect`` again."""
+        self.expiry = Expiry(self.endpoint.clock.now() + max(0.0, seconds), code, reason)
 
     def id(self) -> str | None:
         """The socket id (e.g. ``"users_socket:42"``): ``Endpoint.disconnect(id)`` closes

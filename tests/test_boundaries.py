@@ -32,9 +32,11 @@ LAYERS: list[tuple[str, set[str]]] = [
             "origin",
             "options",
             "presence_state",
+            "inbound",
+            "telemetry",
         },
     ),
-    ("services an app holds", {"clock", "pubsub", "presence", "endpoint"}),
+    ("services an app holds", {"clock", "pubsub", "presence", "deadlines", "endpoint"}),
     ("what an app subclasses", {"socket", "channel"}),
     ("the machinery", {"channel_server"}),
     (

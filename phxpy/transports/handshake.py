@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from ..origin import OriginPolicy
 from ..params import parse_params
 from ..serializer import Serializer, for_vsn
 from ..socket import ConnectInfo, Socket
+from ..telemetry import SocketConnected
 from ..types import Params
 
 log = logging.getLogger("phxpy.transport")
@@ -78,6 +80,32 @@ class Handshake:
         serializer = for_vsn(params.get("vsn"))
         if serializer is None:
             raise Refused(403, f"unsupported vsn {params.get('vsn')!r}")
+        if self.endpoint.draining:
+            raise Refused(503, "server shutting down")
+        started = time.perf_counter()
+        try:
+            accepted = await self._connect(request, transport, params, auth_token, serializer)
+        except Refused as refused:
+            self._connected(transport, "refused", refused.status, started)
+            raise
+        self._connected(transport, "ok", None, started)
+        return accepted
+
+    def _connected(self, transport: str, result: str, status: int | None, started: float) -> None:
+        telemetry = self.endpoint.telemetry
+        if telemetry.wants(SocketConnected):
+            duration = time.perf_counter() - started
+            event = SocketConnected(transport, self.socket_class, result, status, duration)
+            telemetry.emit(event)
+
+    async def _connect(
+        self,
+        request: web.Request,
+        transport: str,
+        params: Params,
+        auth_token: str | None,
+        serializer: Serializer,
+    ) -> Accepted:
         socket = self.socket_class(self.endpoint, transport, request.app)
         info = ConnectInfo(
             transport=transport,

@@ -11,11 +11,12 @@ status)::
     refused origin / connect      → {"status":403}
 
 POST bodies phoenix.js never sends get a real HTTP error with the same JSON shape and a
-``reason``: 413 for a body over ``longpoll_max_body`` (the session is untouched); 400 for
-one that is not frames (not UTF-8, bad base64, a frame that does not decode), which also
-ends the session, as such a frame closes a WebSocket with 1011. phoenix.js answers any POST
-status but 200 by reconnecting. Sessions and their tokens: :mod:`.longpoll_session`,
-:mod:`.session_token`.
+``reason``: 413 for a body over ``longpoll_max_body`` or a frame over ``max_frame_size``
+(the session is untouched); 429 for a POST beyond ``longpoll_max_posts`` in progress on one
+session (refused before its body is read); 400 for one that is not frames (not UTF-8, bad
+base64, a frame that does not decode), which also ends the session, as such a frame closes
+a WebSocket with 1011. phoenix.js answers any POST status but 200 by reconnecting. Sessions
+and their tokens: :mod:`.longpoll_session`, :mod:`.session_token`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..endpoint import Endpoint
 from ..options import SocketOptions
 from ..params import parse_params
 from ..socket import Socket
+from ..telemetry import LimitHit
 from ..types import Params
 from .handshake import Handshake, Refused
 from .longpoll_session import LongPollSession, PublishError, State
@@ -87,21 +89,31 @@ class BadBody(Exception):
     """The POST body is not a list of frames."""
 
 
-def split_frames(body: bytes, content_type: str, max_lines: int) -> list[str | bytes]:
-    """The frames of a POST body, at most ``max_lines`` of them.
+class FrameTooBig(Exception):
+    """A frame of the POST body is over ``max_frame_size``."""
+
+
+def split_frames(
+    body: bytes, content_type: str, max_lines: int, max_frame_size: int | None = None
+) -> list[str | bytes]:
+    """The frames of a POST body, at most ``max_lines`` of them, each at most
+    ``max_frame_size`` bytes (else :class:`FrameTooBig`), as over a WebSocket.
 
     ndjson (what phoenix.js sends): one frame per line; a line starting with ``[`` (V2) or
     ``{`` (V1) is a text frame, any other a binary frame in standard base64. With another
     content type Phoenix takes the whole body as one text frame (V1 clients send
     ``application/json``); phxpy does too when the body is one JSON document, and splits
     lines otherwise (phoenix.js 1.7.22 sends ``Content-Type: [object Object]``).
-    Raises :class:`BadBody`.
+    Raises :class:`BadBody` or :class:`FrameTooBig`.
     """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadBody("body is not UTF-8") from None
+    limit = max_frame_size
     if content_type != NDJSON and _is_one_json_document(text):
+        if limit is not None and len(body) > limit:
+            raise FrameTooBig(f"a frame is larger than {limit} bytes")
         return [text]
     lines = [line.rstrip("\r") for line in text.split("\n")]
     frames: list[str | bytes] = []
@@ -109,13 +121,19 @@ def split_frames(body: bytes, content_type: str, max_lines: int) -> list[str | b
         if number > max_lines:
             log.info("longpoll POST with more than %d frames: the rest ignored", max_lines)
             break
+        frame: str | bytes = line
         if line[:1] in ("[", "{"):
-            frames.append(line)
-            continue
-        try:
-            frames.append(base64.b64decode(line, validate=True))
-        except (binascii.Error, ValueError):
-            raise BadBody(f"line {number} is neither a JSON frame nor base64") from None
+            # Encoded only when it might be over: UTF-8 takes at most 4 bytes a character.
+            over = limit is not None and len(line) * 4 > limit and len(line.encode()) > limit
+        else:
+            try:
+                frame = base64.b64decode(line, validate=True)
+            except (binascii.Error, ValueError):
+                raise BadBody(f"line {number} is neither a JSON frame nor base64") from None
+            over = limit is not None and len(frame) > limit
+        if over:
+            raise FrameTooBig(f"a frame is larger than {limit} bytes")
+        frames.append(frame)
     return frames
 
 
@@ -220,22 +238,47 @@ class LongPollTransport:
     async def _publish(self, request: web.Request, session: LongPollSession | None) -> web.Response:
         if session is None or session.state is not State.OPEN:
             return _status(410)
-        limit = self.options.longpoll_max_body
+        options = self.options
+        if session.posts >= options.longpoll_max_posts:
+            # Refused before the body is read: a client cannot make the server hold more
+            # than this many bodies per session.
+            self._limit_hit("longpoll_max_posts")
+            return _status(429, 429, "too many POSTs in progress on this session")
+        session.posts += 1
+        try:
+            return await self._publish_body(request, session)
+        finally:
+            session.posts -= 1
+
+    async def _publish_body(self, request: web.Request, session: LongPollSession) -> web.Response:
+        options = self.options
+        limit = options.longpoll_max_body
         body = await read_body(request, limit)
         if body is None:
+            self._limit_hit("longpoll_max_body")
             return _status(413, 413, f"body larger than {limit} bytes")
         try:
-            frames = split_frames(body, request.content_type, self.options.longpoll_max_lines)
+            frames = split_frames(
+                body, request.content_type, options.longpoll_max_lines, options.max_frame_size
+            )
+        except FrameTooBig as big:
+            self._limit_hit("max_frame_size")
+            return _status(413, 413, str(big))
         except BadBody as bad:
             # Garbage where frames should be: the session ends, as a WebSocket would close
             # with 1011. Only this session: the token named it and proved it ours.
-            session.end(f"bad POST body: {bad}")
+            session.end(f"bad POST body: {bad}", "bad frame")
             return _status(400, 400, str(bad))
         try:
             status = await session.publish(frames)
         except PublishError as error:
             return _status(error.status, error.status, str(error))
         return _status(status)
+
+    def _limit_hit(self, limit: str) -> None:
+        telemetry = self.endpoint.telemetry
+        if telemetry.wants(LimitHit):
+            telemetry.emit(LimitHit(limit, "longpoll"))
 
     def _forget(self, session: LongPollSession) -> None:
         if self.sessions.get(session.id) is session:

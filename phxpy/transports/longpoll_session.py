@@ -25,15 +25,18 @@ import asyncio
 import collections
 import enum
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from ..channel_server import Session
 from ..endpoint import Endpoint
-from ..errors import ProtocolError
+from ..errors import FrameTooLarge, ProtocolError
+from ..inbound import InboundLimits
 from ..message import Frame, reply
 from ..options import SocketOptions
 from ..serializer import Serializer
 from ..socket import Socket
+from ..telemetry import ClientDropped, LongPollEnded, LongPollStarted
 
 log = logging.getLogger("phxpy.longpoll")
 
@@ -95,6 +98,10 @@ class LongPollSession:
         self._expiry: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._warned_binary = False
+        self._telemetry = endpoint.telemetry
+        self._started = time.perf_counter()
+        self.posts = 0
+        """POSTs in progress (the transport refuses those beyond ``longpoll_max_posts``)."""
         self.last_poll = self._clock.now()
         # LongPoll clients send no heartbeats (phoenix.js sets skipHeartbeat): polls keep
         # the session alive instead, so the session's idle timeout is off.
@@ -105,6 +112,7 @@ class LongPollSession:
             self,
             idle_timeout=None,
             max_channels=options.max_channels,
+            inbound=InboundLimits.for_connection(options, self._clock.now()),
         )
 
     @property
@@ -115,6 +123,8 @@ class LongPollSession:
     def start(self) -> None:
         self.session.start()
         self._expiry = asyncio.get_running_loop().create_task(self._expire())
+        if self._telemetry.wants(LongPollStarted):
+            self._telemetry.emit(LongPollStarted(type(self.session.socket)))
 
     # ------------------------------------------------------------------ Sink
 
@@ -129,15 +139,17 @@ class LongPollSession:
         self._buffer.append(frame)
         self._buffered_bytes += len(frame.data)
         if self._buffered_bytes > self._max_buffer:
-            log.warning(
-                "longpoll client not polling (%d bytes queued): session ended", self._buffered_bytes
-            )
-            self.end("outbound buffer overflow")
+            queued = self._buffered_bytes
+            log.warning("longpoll client not polling (%d bytes queued): session ended", queued)
+            if self._telemetry.wants(ClientDropped):
+                self._telemetry.emit(ClientDropped("longpoll", queued))
+            self.end("outbound buffer overflow", "overflow")
             return
         self._wake(_Wake.MESSAGES)
 
     def close(self, code: int, reason: str) -> None:
-        """From the session: socket-id ``disconnect``, idle sweep or server shutdown."""
+        """From the session: socket-id ``disconnect``, the connection's deadline or server
+        shutdown."""
         self.end(reason)
 
     # ------------------------------------------------------------------ polls
@@ -217,28 +229,33 @@ class LongPollSession:
                     await self.session.receive_binary(data)
             except ProtocolError as exc:
                 log.info("ending longpoll session: %s", exc)
-                self.end(f"protocol error: {exc}")
-                return PublishError(400, f"invalid message: {exc}")
+                self.end(f"protocol error: {exc}", "bad frame")
+                status = 413 if isinstance(exc, FrameTooLarge) else 400
+                return PublishError(status, f"invalid message: {exc}")
             except Exception:
                 log.exception("longpoll session failed on a frame")
-                self.end("internal error")
+                self.end("internal error", "error")
                 return PublishError(500, "internal server error")
         return None
 
     # -------------------------------------------------------------------- end
 
-    def end(self, reason: str) -> None:
+    def end(self, reason: str, kind: str = "closed") -> None:
         """Stop the session now: undelivered frames are dropped, a waiting poll answers
-        204, and the channels terminate in a task."""
+        204, and the channels terminate in a task. ``kind`` is the reason telemetry
+        reports (:class:`~phxpy.telemetry.LongPollEnded`)."""
         if self.state is not State.OPEN:
             return
         log.debug("longpoll session ends: %s", reason)
         self._set_closed()
         self._closer = asyncio.get_running_loop().create_task(self.session.connection_lost())
+        if self._telemetry.wants(LongPollEnded):
+            duration = time.perf_counter() - self._started
+            self._telemetry.emit(LongPollEnded(type(self.session.socket), kind, duration))
 
     def abort(self) -> None:
-        """End at once (expiry, app cleanup)."""
-        self.end("aborted")
+        """End at once (app cleanup)."""
+        self.end("aborted", "aborted")
 
     async def wait_closed(self) -> None:
         """Until the channels have terminated (after :meth:`end`)."""
@@ -260,8 +277,7 @@ class LongPollSession:
         while self.state is not State.CLOSED:
             idle = self._clock.now() - self.last_poll
             if idle >= limit and self._waiter is None:
-                log.debug("longpoll session expired: no poll for %ss", limit)
-                self.abort()
+                self.end(f"no poll for {limit}s", "expired")
                 return
             # A waiting poll answers within the window; look again when it could be over.
             await self._clock.sleep(limit - idle if idle < limit else self._window)

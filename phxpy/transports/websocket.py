@@ -19,14 +19,16 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from ..channel_server import Session
 from ..endpoint import Endpoint
 from ..errors import ProtocolError
+from ..inbound import InboundLimits
 from ..message import Frame
 from ..options import SocketOptions
 from ..socket import Socket
+from ..telemetry import ClientDropped, LimitHit, Telemetry
 from .handshake import AUTH_TOKEN_PREFIX, Handshake, Refused, decode_auth_token, query_params
 
 log = logging.getLogger("phxpy.websocket")
@@ -74,11 +76,17 @@ class _WebSocket(web.WebSocketResponse):
 class _ClosingSink:
     """Closing from any task, once."""
 
-    __slots__ = ("_closer", "ws")
+    __slots__ = ("_closer", "telemetry", "ws")
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, telemetry: Telemetry) -> None:
         self.ws = ws
+        self.telemetry = telemetry
         self._closer: asyncio.Task[bool] | None = None
+
+    def dropped(self, queued: int) -> None:
+        log.warning("client not reading (%d bytes queued): disconnected", queued)
+        if self.telemetry.wants(ClientDropped):
+            self.telemetry.emit(ClientDropped("websocket", queued))
 
     def close(self, code: int, reason: str) -> None:
         if self._closer is None and not self.ws.closed:
@@ -124,9 +132,10 @@ class DirectSink(_ClosingSink):
         ws: _WebSocket,
         transport: asyncio.Transport,
         max_buffer: int,
+        telemetry: Telemetry,
         flusher: _Flusher | None = None,
     ) -> None:
-        super().__init__(ws)
+        super().__init__(ws, telemetry)
         self.transport = transport
         self.max_buffer = max_buffer
         self.open = True
@@ -159,10 +168,7 @@ class DirectSink(_ClosingSink):
             return
         transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
         if transport.get_write_buffer_size() > self.max_buffer:
-            log.warning(
-                "client not reading (%d bytes queued): disconnected",
-                transport.get_write_buffer_size(),
-            )
+            self.dropped(transport.get_write_buffer_size())
             transport.abort()
 
 
@@ -171,8 +177,8 @@ class QueuedSink(_ClosingSink):
 
     __slots__ = ("_queue", "_queued_bytes", "_writer", "max_bytes")
 
-    def __init__(self, ws: web.WebSocketResponse, max_bytes: int) -> None:
-        super().__init__(ws)
+    def __init__(self, ws: web.WebSocketResponse, max_bytes: int, telemetry: Telemetry) -> None:
+        super().__init__(ws, telemetry)
         self.max_bytes = max_bytes
         self._queue: collections.deque[Frame] = collections.deque()
         self._queued_bytes = 0
@@ -184,7 +190,7 @@ class QueuedSink(_ClosingSink):
         self._queue.append(frame)
         self._queued_bytes += len(frame.data)
         if self._queued_bytes > self.max_bytes:
-            log.warning("client not reading (%d bytes queued): disconnected", self._queued_bytes)
+            self.dropped(self._queued_bytes)
             self._queue.clear()
             self.close(1008, "outbound queue overflow")
             return
@@ -257,10 +263,11 @@ class WebSocketTransport:
         accepted = await self.handshake.connect(request, "websocket", params, auth_token)
         await ws.prepare(request)
         transport = request.transport
+        telemetry = self.endpoint.telemetry
         if ws.compress or transport is None:
-            sink: DirectSink | QueuedSink = QueuedSink(ws, options.max_outbound_bytes)
+            sink: DirectSink | QueuedSink = QueuedSink(ws, options.max_outbound_bytes, telemetry)
         else:
-            sink = DirectSink(ws, transport, options.max_outbound_bytes, self._flusher)
+            sink = DirectSink(ws, transport, options.max_outbound_bytes, telemetry, self._flusher)
         session = Session(
             self.endpoint,
             accepted.socket,
@@ -269,6 +276,7 @@ class WebSocketTransport:
             idle_timeout=options.idle_timeout,
             idle_close_code=options.idle_close_code,
             max_channels=options.max_channels,
+            inbound=InboundLimits.for_connection(options, self.endpoint.clock.now()),
         )
         return ws, session
 
@@ -287,7 +295,14 @@ class WebSocketTransport:
                 elif msg.type is WSMsgType.PONG:
                     session.touch()
                 else:
-                    break  # closed, closing or a WebSocket-level error (aiohttp answered it)
+                    # Closed, closing or a WebSocket-level error (aiohttp answered it).
+                    error = msg.data
+                    if (
+                        isinstance(error, WebSocketError)
+                        and error.code == WSCloseCode.MESSAGE_TOO_BIG
+                    ):
+                        self._frame_too_big()
+                    break
         except ProtocolError as exc:
             log.info("closing websocket: %s", exc)
             await ws.close(code=exc.close_code, message=_close_reason(str(exc)))
@@ -297,3 +312,8 @@ class WebSocketTransport:
             await ws.close(code=1011, message=b"internal error")
         finally:
             await session.connection_lost()
+
+    def _frame_too_big(self) -> None:
+        telemetry = self.endpoint.telemetry
+        if telemetry.wants(LimitHit):
+            telemetry.emit(LimitHit("max_frame_size", "websocket"))

@@ -330,12 +330,13 @@ async def test_disconnect_by_socket_id_closes_every_tab_with_1001(
         await nothing_before_heartbeat(other)
 
 
-async def test_shutdown_closes_sockets_with_1001(aiohttp_client: AiohttpClient) -> None:
+async def test_shutdown_closes_sockets_with_1012(aiohttp_client: AiohttpClient) -> None:
+    """1012 (service restart), as Phoenix's drainer: phoenix.js reconnects."""
     client = await aiohttp_client(create_app())
     ws = await client.ws_connect(WS)
     await nothing_before_heartbeat(ws)
     shutdown = asyncio.ensure_future(client.server.runner.shutdown())  # type: ignore[union-attr]
-    assert await closed(ws) == 1001
+    assert await closed(ws) == 1012
     await shutdown
 
 
@@ -369,7 +370,9 @@ async def server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 async def test_a_client_that_stops_reading_is_dropped_not_waited_for(
     aiohttp_client: AiohttpClient,
 ) -> None:
-    client = await aiohttp_client(create_app(max_outbound_bytes=256 * 1024))
+    # The good client sends megabytes to make the broadcasts: no inbound budget here.
+    app = create_app(max_outbound_bytes=256 * 1024, inbound_bytes_per_second=None)
+    client = await aiohttp_client(app)
     reader, writer = await raw_upgrade(client)
     writer.write(masked(0x1, json.dumps(["1", "1", "room:lobby", "phx_join", {}]).encode()))
     await writer.drain()
