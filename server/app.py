@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.web_middlewares import normalize_path_middleware
 
+import phxpy
 from server.api.cors import cors_middleware
 from server.api.errors import error_middleware
 from server.api.openapi import build_document
@@ -30,8 +31,14 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, realtime: Realtime | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    realtime: Realtime | None = None,
+    endpoint: phxpy.Endpoint | None = None,
 ) -> web.Application:
+    """The service. Tests pass their own ``clock`` (the service's wall clock), ``realtime``
+    (to observe the REST layer alone) or ``endpoint`` (phxpy's, e.g. on a fake clock)."""
     cors = cors_middleware(settings.cors_origins)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -59,7 +66,11 @@ def create_app(
     # Installed after the database, whose cleanup context it relies on; tests of the REST
     # layer alone pass their own realtime.
     chat = install_chat(
-        app, settings, app[CLOCK], on_notifications=webhooks.wake if webhooks else None
+        app,
+        settings,
+        app[CLOCK],
+        endpoint=endpoint,
+        on_notifications=webhooks.wake if webhooks else None,
     )
     app[REALTIME] = realtime or chat.realtime
     app.cleanup_ctx.append(_webhooks)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from server.auth.throttle import AuthLimits
 from server.client_ip import IPNetwork, parse_networks
+from server.connection_limits import ConnectionLimits
 from server.dev_secrets import MIN_SECRET_LENGTH, load_or_create_secret
 from server.ratelimit import Rate, parse_rate
 
@@ -33,6 +34,8 @@ DEFAULT_CHAT_SOCKETS_PER_USER = 20
 DEFAULT_PRESENCE_LIST_LIMIT = 1000
 # Requests waiting for a password hash beyond the ones running; more are answered 503.
 DEFAULT_PASSWORD_HASH_QUEUE = 16
+# Seconds over which a shutdown spreads the closing of sockets (1012: clients reconnect).
+DEFAULT_SHUTDOWN_DRAIN_SECONDS = 10
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 LOG_FORMATS = ("text", "json")
 
@@ -111,6 +114,11 @@ class Settings:
     """``text`` or ``json`` (one JSON object per line)."""
     webhook: WebhookSettings | None = None
     """The operator's notification webhook; None: notifications are stored and pushed only."""
+    connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    shutdown_drain_seconds: int = DEFAULT_SHUTDOWN_DRAIN_SECONDS
+    metrics_token: str | None = field(default=None, repr=False)
+    """The bearer token ``/metrics`` asks for; None: only loopback requests without a
+    proxy's forwarding headers may read it."""
 
     @property
     def public_origin(self) -> str:
@@ -212,6 +220,17 @@ class Settings:
             environ, "PASSWORD_HASH_QUEUE", DEFAULT_PASSWORD_HASH_QUEUE, minimum=0, maximum=10_000
         )
         webhook = _webhook(environ)
+        connection_limits = _connection_limits(environ)
+        shutdown_drain_seconds = _int(
+            environ,
+            "SHUTDOWN_DRAIN_SECONDS",
+            DEFAULT_SHUTDOWN_DRAIN_SECONDS,
+            minimum=0,
+            maximum=600,
+        )
+        metrics_token = _get(environ, "METRICS_TOKEN")
+        if metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
+            raise ConfigError("METRICS_TOKEN", f"must be at least {MIN_SECRET_LENGTH} characters")
         data_dir = sqlite_path(database_url).parent if is_sqlite(database_url) else DEFAULT_DATA_DIR
 
         service_api_key = _get(environ, "SERVICE_API_KEY")
@@ -250,6 +269,9 @@ class Settings:
             password_hash_workers=password_hash_workers,
             password_hash_queue=password_hash_queue,
             webhook=webhook,
+            connection_limits=connection_limits,
+            shutdown_drain_seconds=shutdown_drain_seconds,
+            metrics_token=metrics_token,
         )
 
 
@@ -411,6 +433,39 @@ def _networks(environ: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
         return parse_networks(part for part in raw.split(",") if part.strip())
     except ValueError as error:
         raise ConfigError(name, str(error)) from None
+
+
+def _connection_limits(environ: Mapping[str, str]) -> ConnectionLimits:
+    defaults = ConnectionLimits()
+    most = 10_000_000
+    max_connections = _get(environ, "MAX_CONNECTIONS")
+    return ConnectionLimits(
+        socket_frames_per_second=_int(
+            environ,
+            "SOCKET_FRAMES_PER_SECOND",
+            defaults.socket_frames_per_second,
+            minimum=1,
+            maximum=most,
+        ),
+        socket_bytes_per_second=_int(
+            environ,
+            "SOCKET_BYTES_PER_SECOND",
+            defaults.socket_bytes_per_second,
+            minimum=1024,
+            maximum=1024**3,
+        ),
+        connections_per_ip=_int(
+            environ, "CONNECTIONS_PER_IP", defaults.connections_per_ip, minimum=1, maximum=most
+        ),
+        max_connections=(
+            None
+            if max_connections is None or max_connections.lower() == "auto"
+            else _int(environ, "MAX_CONNECTIONS", 0, minimum=1, maximum=most)
+        ),
+        header_timeout=_int(
+            environ, "HTTP_HEADER_TIMEOUT", defaults.header_timeout, minimum=1, maximum=3600
+        ),
+    )
 
 
 def _rate(environ: Mapping[str, str], name: str, default: Rate | None) -> Rate | None:

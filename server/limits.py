@@ -54,3 +54,12 @@ MODERATION_REASON_MAX_LENGTH = 500
 MODERATION_LOG_DEFAULT_LIMIT = 50
 MODERATION_LOG_MAX_LIMIT = 200
 """Entries in a page of a room's moderation audit log."""
+
+MAX_FRAME_BYTES = 64 * 1024
+"""The largest frame a socket accepts, a LongPoll POST's frames included (bigger ones close
+a WebSocket with 1009, and get 413 over LongPoll). The largest legitimate one is a post of
+MESSAGE_MAX_LENGTH characters: 16 KB of UTF-8 at most, 48 KB if a client escapes every
+character as JSON's \\uXXXX pairs."""
+MAX_FRAME_CONTAINERS = 100
+"""JSON arrays and objects in one frame (phoenix.js's frames hold a handful); a frame with
+more is refused before it is decoded, its connection closed with 1009."""

@@ -96,13 +96,20 @@ async def verify_user_token(
 async def authenticate_user_token(
     db: Database, settings: Settings, token: str, now: datetime
 ) -> UserId | None:
-    """The user a token belongs to, or None if it is invalid, expired or revoked (what the
-    socket's connect calls). A read: it never waits for a writer."""
+    """The user a token belongs to, or None if it is invalid, expired or revoked."""
+    claims = await authenticate_token_claims(db, settings, token, now)
+    return None if claims is None else claims.user_id
+
+
+async def authenticate_token_claims(
+    db: Database, settings: Settings, token: str, now: datetime
+) -> TokenClaims | None:
+    """A valid token's claims (what the socket's connect calls: it also needs the expiry),
+    or None. A read: it never waits for a writer."""
     if decode_token(settings, token, now=now) is None:
         return None  # no database round trip for garbage
     async with db.read() as conn:
-        claims = await verify_user_token(conn, settings, token, now=now)
-    return None if claims is None else claims.user_id
+        return await verify_user_token(conn, settings, token, now=now)
 
 
 # Seconds at the end of year 9999: larger times cannot become a datetime.

@@ -18,6 +18,7 @@ from server.chat.writer import MessageWriter
 from server.clock import Clock
 from server.config import Settings
 from server.keys import DB
+from server.limits import MAX_FRAME_BYTES, MAX_FRAME_CONTAINERS
 from server.origins import socket_origin_check
 
 SOCKET_PATH = "/socket"
@@ -34,6 +35,21 @@ class Chat:
 CHAT = web.AppKey("chat", Chat)
 
 
+def socket_options(settings: Settings) -> phxpy.SocketOptions:
+    """The chat's mount of phxpy: frames no bigger than the largest post needs, LongPoll
+    bodies within the REST API's body limit, and each socket's inbound budget."""
+    limits = settings.connection_limits
+    return phxpy.SocketOptions(
+        longpoll=True,
+        check_origin=socket_origin_check(settings),
+        max_frame_size=MAX_FRAME_BYTES,
+        max_frame_containers=MAX_FRAME_CONTAINERS,
+        inbound_frames_per_second=limits.socket_frames_per_second,
+        inbound_bytes_per_second=limits.socket_bytes_per_second,
+        longpoll_max_body=max(settings.max_body_bytes, MAX_FRAME_BYTES),
+    )
+
+
 def install_chat(
     app: web.Application,
     settings: Settings,
@@ -47,7 +63,8 @@ def install_chat(
     cleanup context must already hold the database one (it runs first).
     ``on_notifications`` is called whenever notifications were stored and pushed (the
     webhook's delivery wakes up)."""
-    endpoint = endpoint if endpoint is not None else phxpy.Endpoint()
+    if endpoint is None:
+        endpoint = phxpy.Endpoint(drain_window=settings.shutdown_drain_seconds)
     context = ChatContext(
         settings=settings,
         clock=clock,
@@ -58,14 +75,7 @@ def install_chat(
     scheduler = RoomScheduler(clock, announcer, webhook=settings.webhook is not None)
     realtime = ChatRealtime(context, announcer, scheduler)
     app[CHAT_CONTEXT] = context
-    phxpy.mount(
-        app,
-        SOCKET_PATH,
-        UserSocket,
-        endpoint=endpoint,
-        longpoll=True,
-        check_origin=socket_origin_check(settings),
-    )
+    phxpy.mount(app, SOCKET_PATH, UserSocket, endpoint=endpoint, options=socket_options(settings))
     chat = Chat(context=context, scheduler=scheduler, realtime=realtime, endpoint=endpoint)
     app[CHAT] = chat
 

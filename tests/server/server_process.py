@@ -91,6 +91,8 @@ async def server_process(
         "SECRET_KEY": SECRET_KEY,
         "SERVICE_API_KEY": SERVICE_KEY,
         "BCRYPT_ROUNDS": "4",
+        # Stopping closes the sockets at once unless a test is about the drain.
+        "SHUTDOWN_DRAIN_SECONDS": "0",
         **(env or {}),
     }
     process = await asyncio.create_subprocess_exec(
