@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -12,7 +13,8 @@ from server.config import ConfigError, Settings
 from server.db.database import DatabaseUnavailable
 from server.db.schema import SchemaVersionError
 from server.keys import SETTINGS
-from server.logs import AccessLogger, configure_logging
+from server.logs import configure_logging
+from server.serve import serve
 
 log = logging.getLogger("server")
 
@@ -27,11 +29,6 @@ async def _announce_address(app: web.Application) -> None:
     )
 
 
-def _log_banner(text: str) -> None:
-    """aiohttp's "Running on http://…" banner, once the server listens, as a log line."""
-    log.info("%s", text.splitlines()[0].strip("= "))
-
-
 def main() -> int:
     try:
         settings = Settings.from_env()
@@ -42,13 +39,7 @@ def main() -> int:
     app = create_app(settings)
     app.on_startup.append(_announce_address)
     try:
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            access_log_class=AccessLogger,
-            print=_log_banner,  # logged, so JSON logs stay JSON
-        )
+        asyncio.run(serve(app, settings))
     except (SchemaVersionError, DatabaseUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

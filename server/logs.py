@@ -23,6 +23,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 from server.config import Settings
+from server.log_repeats import RepeatFilter
 
 REDACTED = "[redacted]"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,6 +56,8 @@ class Redactor:
 def settings_secrets(settings: Settings) -> list[str]:
     """The configured values no log line may show."""
     secrets = [settings.secret_key, settings.service_api_key]
+    if settings.metrics_token:
+        secrets.append(settings.metrics_token)
     password = urlsplit(settings.database_url).password
     if password:
         secrets += [password, unquote(password)]
@@ -113,6 +116,9 @@ def configure_logging(
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     formatter = JsonFormatter(redact) if settings.log_format == "json" else TextFormatter(redact)
     handler.setFormatter(formatter)
+    # A line repeated thousands of times a second (a flood, an overload) is written a few
+    # times a minute, with a count of the rest.
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
@@ -70,6 +71,13 @@ class ServerProcess:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+def _limit_open_files(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
+
+
 @asynccontextmanager
 async def server_process(
     database_url: str,
@@ -78,9 +86,10 @@ async def server_process(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     ready_timeout: float = 30.0,
+    open_files: int | None = None,
 ) -> AsyncIterator[ServerProcess]:
-    """Start the service and wait until ``/healthz`` answers 200; stop it afterwards (if the
-    test has not killed it)."""
+    """Start the service and wait until it listens; stop it afterwards (if the test has not
+    killed it). ``open_files``: the process's open-file limit (soft and hard)."""
     port = port or free_port()
     log = log_dir / f"server-{port}.log"
     environment = {
@@ -104,6 +113,7 @@ async def server_process(
         env=environment,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        preexec_fn=None if open_files is None else _limit_open_files(open_files),
     )
     server = ServerProcess(process, port, log)
     try:
