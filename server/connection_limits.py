@@ -19,9 +19,11 @@ and now and then a request or two."""
 DEFAULT_HEADER_TIMEOUT = 10
 """Seconds a connection has to send a request's headers, after it opened or after its
 previous response (a kept-alive connection idle that long is closed too)."""
-DESCRIPTOR_RESERVE = 64
+DESCRIPTOR_RESERVE = 128
 """Open files kept out of reach of connections, on top of the database pool: for the
-database, logs, the checkpointer and whatever else the process opens."""
+database, logs, the checkpointer and whatever else the process opens, and for the
+connections being refused (each holds a file from its accept until it is closed, a moment
+later)."""
 
 
 @dataclass(frozen=True, slots=True)

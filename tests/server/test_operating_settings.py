@@ -30,7 +30,7 @@ def test_defaults_and_every_variable(tmp_path: Path) -> None:
     assert settings.connection_limits == ConnectionLimits()
     assert settings.shutdown_drain_seconds == 10
     assert settings.metrics_token is None
-    assert connection_cap(settings, 1024) == 1024 - 64 - 10
+    assert connection_cap(settings, 1024) == 1024 - 128 - 10
     settings = Settings.from_env(
         env(
             tmp_path,
