@@ -7,9 +7,10 @@
 
 ``python -m server`` runs pinned to one core with its default settings but for the chat's
 per-user message limit (raised, so a few hundred members can offer thousands of messages a
-second) and cheap bcrypt; real phoenix.js 1.8 clients (``bench/chat_load.mjs``, one Node
-process) run on the other core. PostgreSQL runs when ``--db postgres``/``both`` is given or
-``TEST_POSTGRES_URL`` is set, each run in a fresh schema.
+second), each socket's inbound budget and the sign-up limits, and cheap bcrypt; real
+phoenix.js 1.8 clients (``bench/chat_load.mjs``, one Node process) run on the other core.
+PostgreSQL runs when ``--db postgres``/``both`` is given or ``TEST_POSTGRES_URL`` is set,
+each run in a fresh schema.
 
 * **joins**: ``--joiners`` holders, their sockets already open, join their rooms at once with
   their ticket numbers (the first join claims the ticket), leave, and join again without one
@@ -163,6 +164,9 @@ async def run_server(root: Path, database_url: str, core: int | None) -> Any:
         # The set-up signs up thousands of users from one address at once.
         "SIGN_UP_LIMIT_PER_IP": "off",
         "PASSWORD_HASH_QUEUE": "10000",
+        # Likewise each socket's inbound budget: a member offers tens of messages a second.
+        "SOCKET_FRAMES_PER_SECOND": "100000",
+        "SOCKET_BYTES_PER_SECOND": str(1024**3),
         "PYTHONPATH": str(root),
     }
 

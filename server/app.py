@@ -23,6 +23,8 @@ from server.db import outbox
 from server.db.open import describe_database, open_database
 from server.db.schema import apply_schema
 from server.keys import CLOCK, DB, OPENAPI, PASSWORDS, REALTIME, SETTINGS, THROTTLE, WEBHOOKS
+from server.metrics.database import TimedDatabase
+from server.metrics.route import METRICS, install_metrics
 from server.pages import install_pages
 from server.realtime import Realtime
 from server.webhooks.delivery import WebhookDelivery
@@ -74,6 +76,8 @@ def create_app(
     )
     app[REALTIME] = realtime or chat.realtime
     app.cleanup_ctx.append(_webhooks)
+    # /metrics, and the observers that feed it (the database is timed once it is open).
+    install_metrics(app, settings, chat)
     app.on_startup.append(_warm_up_passwords)
     app.on_cleanup.append(_stop_passwords)
     register_routes(app)
@@ -88,7 +92,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     db = await open_database(settings.database_url, pool_size=settings.database_pool_size)
     try:
         await apply_schema(db)
-        app[DB] = db
+        app[DB] = TimedDatabase(db, app[METRICS].database)
         yield
     finally:
         await db.close()

@@ -36,6 +36,7 @@ from server.config import Settings
 from server.connection_limits import DESCRIPTOR_RESERVE
 from server.connections import ConnectionGuard
 from server.logs import AccessLogger
+from server.metrics.route import METRICS
 
 log = logging.getLogger("server")
 
@@ -81,6 +82,8 @@ async def serve(
             total=total,
             trusted_proxies=settings.trusted_proxies,
         )
+    if METRICS in app:
+        guard.on_refused = app[METRICS].limit_hit
     runner = web.AppRunner(
         app,
         handle_signals=False,

@@ -12,12 +12,13 @@ from aiohttp import web
 from server import limits
 from server.api.openapi import build_document
 from server.api.routes import ROUTES
+from server.metrics.route import METRICS_PATH
 from server.pages import PAGE_PATHS
 from tests.server.api_client import Api
 from tests.server.openapi_check import resolve
 
 # phxpy's transport endpoints are not part of the REST API (they speak the Phoenix protocol),
-# and neither are the web pages (HTML and static files).
+# and neither are the web pages (HTML and static files) nor the metrics (Prometheus's format).
 SOCKET_PREFIX = "/socket/"
 
 
@@ -25,7 +26,7 @@ def router_operations(app: web.Application) -> set[tuple[str, str]]:
     operations = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
-        if path.startswith(SOCKET_PREFIX) or path in PAGE_PATHS:
+        if path.startswith(SOCKET_PREFIX) or path in PAGE_PATHS or path == METRICS_PATH:
             continue
         operations.add((route.method.lower(), path))
     return operations
