@@ -163,6 +163,7 @@ async def run_server(root: Path, database_url: str, core: int | None) -> Any:
         "CHAT_MESSAGE_BURST": "1000",
         # The set-up signs up thousands of users from one address at once.
         "SIGN_UP_LIMIT_PER_IP": "off",
+        "CONNECTIONS_PER_IP": "100000",
         "PASSWORD_HASH_QUEUE": "10000",
         # Likewise each socket's inbound budget: a member offers tens of messages a second.
         "SOCKET_FRAMES_PER_SECOND": "100000",

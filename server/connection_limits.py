@@ -13,7 +13,7 @@ DEFAULT_SOCKET_FRAMES_PER_SECOND = 20
 """phoenix.js sends a heartbeat every 30 s, and the page a few messages and typing
 notices a second at most; a rejoin after a reconnect is a handful of joins."""
 DEFAULT_SOCKET_BYTES_PER_SECOND = 64 * 1024
-DEFAULT_CONNECTIONS_PER_IP = 2000
+DEFAULT_CONNECTIONS_PER_IP = 10_000
 """Generous: the fans at a venue share its Wi-Fi's public address, each holding a socket
 and now and then a request or two."""
 DEFAULT_HEADER_TIMEOUT = 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 _VARIANT = "89ab"
 
@@ -13,3 +14,13 @@ def new_id() -> str:
     digits = os.urandom(16).hex()
     variant = _VARIANT[int(digits[16], 16) & 3]
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+
+
+def new_ordered_id() -> str:
+    """A time-ordered (version 7) UUID: 48 bits of milliseconds since the epoch, then random
+    bits. Ids made one after the other sort together, so rows inserted together land in the
+    same page of the primary-key index instead of one random page each (a message's id)."""
+    millis = time.time_ns() // 1_000_000
+    digits = f"{millis & 0xFFFFFFFFFFFF:012x}" + os.urandom(10).hex()
+    variant = _VARIANT[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-7{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:32]}"

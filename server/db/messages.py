@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.db.common import new_id
+from server.db.common import new_ordered_id
 from server.db.database import Connection, PostgresConnection, Row, SqliteConnection
 from server.db.sql import Sql, sqlite_timestamp
 from server.domain import (
@@ -247,7 +247,7 @@ def _refusal(room_exists: bool) -> DomainError:
 
 def _message(draft: MessageDraft, seq: int, now: datetime) -> ChatMessage:
     return ChatMessage(
-        id=new_id(),
+        id=new_ordered_id(),
         chat_room_id=draft.chat_room_id,
         user_id=draft.user_id,
         username=draft.username,
