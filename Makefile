@@ -16,7 +16,7 @@ BROWSER_STAMP := tests/browser/node_modules/.installed
 $(STAMP): setup.cfg pyproject.toml phxpy/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ./phxpy -e '.[test]'
+	$(PY) -m pip install --quiet -e './phxpy[redis]' -e '.[test]'
 	touch $(STAMP)
 
 $(NODE_STAMP): tests/js/package.json tests/js/package-lock.json

@@ -534,7 +534,7 @@ class ChannelServer:
         if not self._subscribed:
             return True  # left since it was queued: no broadcast after the leave
         try:
-            result = await self.channel.handle_out(broadcast.event, broadcast.payload)
+            result = await self.channel.handle_out(broadcast.event, broadcast.decoded_payload())
             if result is None:
                 return True
             if isinstance(result, Stop):

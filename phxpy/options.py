@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .longpoll_relay import LongPollRelay
 from .origin import OriginCheck
 
 
@@ -54,4 +55,8 @@ class SocketOptions:
     """POSTs one LongPoll session may have in progress at once; more are refused with HTTP
     429 before their body is read (phoenix.js sends one at a time)."""
     secret_key: bytes | None = None
-    """Signs LongPoll session tokens; a random per-process key when ``None``."""
+    """Signs LongPoll session tokens; a random per-process key when ``None``. Every node
+    of a cluster needs the same one."""
+    longpoll_relay: LongPollRelay | None = None
+    """Carries a LongPoll request to the node holding its session (several nodes behind a
+    load balancer without sticky sessions; see :mod:`phxpy.longpoll_relay`)."""

@@ -16,7 +16,7 @@ import base64
 import bisect
 import itertools
 import secrets
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,12 +98,13 @@ class PresenceState:
         ref: str | None = None,
     ) -> tuple[str, Diff]:
         """Add ``owner``'s presence under ``key``. ``ref`` is for replicas applying an
-        entry made elsewhere; locally a fresh one is made. Raises :class:`PresenceError`
-        if ``owner`` already tracks ``key`` on ``topic`` (as Phoenix's "already tracked")."""
+        entry made elsewhere (its meta is taken as its origin made it, ``phx_ref_prev``
+        included); locally a fresh one is made. Raises :class:`PresenceError` if ``owner``
+        already tracks ``key`` on ``topic`` (as Phoenix's "already tracked")."""
         entries = self._topics.setdefault(topic, {}).setdefault(key, {})
         if owner in entries:
             raise PresenceError(f"{key!r} is already tracked on {topic!r} by this owner")
-        new = _with_ref(meta, ref if ref is not None else self.make_ref())
+        new = _with_ref(meta, self.make_ref()) if ref is None else {**meta, PHX_REF: ref}
         entries[owner] = new
         self._owned.setdefault(owner, {})[(topic, key)] = None
         self._refresh(topic, key)
@@ -218,6 +219,14 @@ class PresenceState:
     def count(self, topic: Topic) -> int:
         """The number of keys present on ``topic``."""
         return len(self._topics.get(topic, ()))
+
+    def entries(self) -> Iterator[tuple[Topic, str, Owner, Meta]]:
+        """Every entry as ``(topic, key, owner, meta)`` (what a replica of another node
+        needs: see ``phxpy.cluster``). Do not change the state while iterating."""
+        for topic, keys in self._topics.items():
+            for key, entries in keys.items():
+                for owner, meta in entries.items():
+                    yield topic, key, owner, meta
 
     def topics(self) -> tuple[Topic, ...]:
         """The topics with at least one presence."""

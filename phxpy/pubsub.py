@@ -16,7 +16,7 @@ import logging
 from typing import Any, Protocol
 
 from .errors import EncodeError
-from .message import Frame
+from .message import Frame, RawJSON
 from .serializer import Serializer
 from .types import Event, Payload, Topic
 
@@ -56,6 +56,12 @@ class Broadcast:
             frame = None
         self._frames[serializer] = frame
         return frame
+
+    def decoded_payload(self) -> Payload:
+        """The payload as ``Channel.handle_out`` sees it: a :class:`RawJSON` one (encoded
+        once by the app, or once for a whole cluster) decoded into its value."""
+        payload = self.payload
+        return payload.decode() if isinstance(payload, RawJSON) else payload
 
 
 class Subscriber(Protocol):

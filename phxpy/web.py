@@ -73,7 +73,7 @@ def mount(
         transport = WebSocketTransport(endpoint, socket, options)
         app.router.add_route("*", f"{base}/websocket", transport.handle)
     if options.longpoll:
-        longpoll = LongPollTransport(endpoint, socket, options)
+        longpoll = LongPollTransport(endpoint, socket, options, path=f"{base}/longpoll")
         app.router.add_route("*", f"{base}/longpoll", longpoll.handle)
 
         async def close_longpoll(_: web.Application) -> None:

@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "presence_state",
             "inbound",
             "telemetry",
+            "longpoll_relay",
         },
     ),
     ("services an app holds", {"clock", "pubsub", "presence", "deadlines", "endpoint"}),
@@ -52,6 +53,16 @@ LAYERS: list[tuple[str, set[str]]] = [
             "testing",
         },
     ),
+    (
+        "the cluster (optional, on Redis)",
+        {
+            "cluster",
+            "cluster.envelope",
+            "cluster.link",
+            "cluster.node",
+            "cluster.presence_sync",
+        },
+    ),
     ("the public API", {""}),
 ]
 PURE_CORE = LAYERS[0][1]
@@ -62,6 +73,9 @@ NO_IO = {"asyncio", "aiohttp", "socket", "time", "selectors", "threading"}
 # Request types for the type checker; nothing else needs it.
 AIOHTTP_AT_RUNTIME = {"web", "testing"}
 AIOHTTP_TYPES_ONLY = {"socket", "channel"}
+# The Redis client is an optional extra: one module talks to Redis, and nothing outside
+# phxpy.cluster reaches it (``import phxpy`` works without it).
+REDIS_MODULES = {"cluster.link"}
 
 
 @dataclass
@@ -249,10 +263,27 @@ def test_phxpy_never_imports_the_server_or_its_stack() -> None:
 
 def test_phxpy_needs_only_the_standard_library_and_aiohttp() -> None:
     """What phxpy's own distribution declares: aiohttp, nothing else (never the server or
-    its stack)."""
+    its stack); the ``redis`` extra in its one module."""
     for name, module in MODULES.items():
-        foreign = set(module.external) - set(sys.stdlib_module_names) - {"aiohttp"}
+        allowed = {"aiohttp", "redis"} if name in REDIS_MODULES else {"aiohttp"}
+        foreign = set(module.external) - set(sys.stdlib_module_names) - allowed
         assert not foreign, f"phxpy.{name} imports {sorted(foreign)}"
+
+
+def test_only_the_cluster_reaches_redis() -> None:
+    for name in MODULES:
+        if name.startswith("cluster"):
+            continue
+        _, external = reached(name)
+        assert "redis" not in external, f"phxpy.{name} reaches redis"
+
+
+def test_the_cluster_uses_no_transport() -> None:
+    """The cluster meets the transports through the pure LongPoll relay protocol only."""
+    for name in MODULES:
+        if name.startswith("cluster"):
+            modules, _ = reached(name)
+            assert not {m for m in modules if m.startswith("transports") or m in MACHINERY}, name
 
 
 def test_the_checker_sees_type_only_and_relative_imports() -> None:

@@ -17,6 +17,11 @@ session (refused before its body is read); 400 for one that is not frames (not U
 base64, a frame that does not decode), which also ends the session, as such a frame closes
 a WebSocket with 1011. phoenix.js answers any POST status but 200 by reconnecting. Sessions
 and their tokens: :mod:`.longpoll_session`, :mod:`.session_token`.
+
+With ``SocketOptions.longpoll_relay`` (several nodes), a request whose token names another
+node's session is carried to that node and answered with what it says; when the owner does
+not confirm the session in time, it is answered as for a dead session
+(:mod:`phxpy.longpoll_relay`).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from ..endpoint import Endpoint
+from ..longpoll_relay import ForwardedRequest, ForwardedResponse, session_owner
 from ..options import SocketOptions
 from ..params import parse_params
 from ..socket import Socket
@@ -175,12 +181,23 @@ async def read_body(request: web.Request, limit: int) -> bytes | None:
 class LongPollTransport:
     """The aiohttp handler for ``<mount>/longpoll`` and the registry of its sessions."""
 
-    def __init__(self, endpoint: Endpoint, socket: type[Socket], options: SocketOptions) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        socket: type[Socket],
+        options: SocketOptions,
+        *,
+        path: str = "/longpoll",
+    ) -> None:
         self.endpoint = endpoint
         self.options = options
         self.handshake = Handshake(endpoint, socket, options)
-        self.signer = SessionSigner(options.secret_key)
+        relay = options.longpoll_relay
+        self.signer = SessionSigner(options.secret_key, node=relay.node if relay else None)
         self.sessions: dict[str, LongPollSession] = {}
+        self.path = path
+        if relay is not None:
+            relay.serve(path, self.serve_forwarded)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         method = request.method
@@ -194,8 +211,13 @@ class LongPollTransport:
         if method == "OPTIONS":
             return _preflight()
         params = parse_params(request.query_string)
-        session_id = self.signer.verify(find_session_token(request.headers, params))
+        token = find_session_token(request.headers, params)
+        session_id = self.signer.verify(token)
         session = self.sessions.get(session_id) if session_id is not None else None
+        if session is None and session_id is not None and token is not None:
+            forwarded = await self._forward(request, session_id, token)
+            if forwarded is not None:
+                return forwarded
         if method == "POST":
             return await self._publish(request, session)
         if session is not None:
@@ -246,20 +268,22 @@ class LongPollTransport:
             return _status(429, 429, "too many POSTs in progress on this session")
         session.posts += 1
         try:
-            return await self._publish_body(request, session)
+            limit = options.longpoll_max_body
+            body = await read_body(request, limit)
+            if body is None:
+                self._limit_hit("longpoll_max_body")
+                return _status(413, 413, f"body larger than {limit} bytes")
+            return await self._publish_body(session, body, request.content_type)
         finally:
             session.posts -= 1
 
-    async def _publish_body(self, request: web.Request, session: LongPollSession) -> web.Response:
+    async def _publish_body(
+        self, session: LongPollSession, body: bytes, content_type: str
+    ) -> web.Response:
         options = self.options
-        limit = options.longpoll_max_body
-        body = await read_body(request, limit)
-        if body is None:
-            self._limit_hit("longpoll_max_body")
-            return _status(413, 413, f"body larger than {limit} bytes")
         try:
             frames = split_frames(
-                body, request.content_type, options.longpoll_max_lines, options.max_frame_size
+                body, content_type, options.longpoll_max_lines, options.max_frame_size
             )
         except FrameTooBig as big:
             self._limit_hit("max_frame_size")
@@ -279,6 +303,68 @@ class LongPollTransport:
         telemetry = self.endpoint.telemetry
         if telemetry.wants(LimitHit):
             telemetry.emit(LimitHit(limit, "longpoll"))
+
+    # ------------------------------------------------------------ other nodes
+
+    async def _forward(
+        self, request: web.Request, session_id: str, token: str
+    ) -> web.Response | None:
+        """Another node's session: its answer, or ``None`` to answer here (no relay, a
+        session of this node, or an owner that did not confirm it: a dead session)."""
+        relay = self.options.longpoll_relay
+        owner = session_owner(session_id)
+        if relay is None or owner is None or owner == relay.node:
+            return None
+        body = b""
+        if request.method == "POST":
+            limit = self.options.longpoll_max_body
+            read = await read_body(request, limit)
+            if read is None:
+                self._limit_hit("longpoll_max_body")
+                return _status(413, 413, f"body larger than {limit} bytes")
+            body = read
+        forwarded = ForwardedRequest(
+            self.path, request.method, session_id, token, request.content_type, body
+        )
+        answer = await relay.forward(owner, forwarded)
+        if answer is None:
+            return None
+        return web.Response(
+            status=answer.status,
+            body=answer.body,
+            content_type=answer.content_type,
+            charset="utf-8",
+            headers=_HEADERS,
+        )
+
+    def serve_forwarded(self, request: ForwardedRequest) -> Awaitable[ForwardedResponse] | None:
+        """A request another node received for a session of this one: ``None`` at once
+        when there is no such session here, else its answer to come."""
+        session = self.sessions.get(request.session_id)
+        if session is None or session.state is not State.OPEN:
+            return None
+        return self._serve_forwarded(session, request)
+
+    async def _serve_forwarded(
+        self, session: LongPollSession, request: ForwardedRequest
+    ) -> ForwardedResponse:
+        if request.method == "POST":
+            # The owner counts a forwarded POST like one of its own: the limit holds
+            # whichever nodes the client's POSTs land on.
+            if session.posts >= self.options.longpoll_max_posts:
+                self._limit_hit("longpoll_max_posts")
+                response = _status(429, 429, "too many POSTs in progress on this session")
+            else:
+                session.posts += 1
+                try:
+                    response = await self._publish_body(session, request.body, request.content_type)
+                finally:
+                    session.posts -= 1
+        else:
+            response = await self._poll(session)
+        body = response.body
+        assert isinstance(body, bytes)
+        return ForwardedResponse(response.status, body, response.content_type)
 
     def _forget(self, session: LongPollSession) -> None:
         if self.sessions.get(session.id) is session:

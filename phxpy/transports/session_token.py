@@ -4,7 +4,8 @@ A token is the only thing that ties an HTTP request to a LongPoll session, so it
 neither guessable (128 random bits) nor forgeable (signed with the application secret).
 Tokens are ``<id>.<signature>`` in the URL-safe base64 alphabet without padding: they pass
 through ``encodeURIComponent`` unchanged and are valid HTTP header values (phoenix.js on
-Phoenix's main branch sends them in ``X-Phoenix-Longpoll-Token``).
+Phoenix's main branch sends them in ``X-Phoenix-Longpoll-Token``). On a node of a cluster the
+id names its owner first, ``<node>~<random>`` (:mod:`phxpy.longpoll_relay`).
 
 No I/O: the only side effect is drawing random bytes.
 """
@@ -17,11 +18,13 @@ import hmac
 import re
 import secrets
 
+from ..longpoll_relay import OWNER_SEPARATOR
+
 _ID_BYTES = 16
 _CONTEXT = b"phxpy longpoll session v1"
-# 22 characters of id, a dot, 43 of signature. Checked before any base64 or HMAC work, so a
-# junk token costs a regex match.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}")
+# An optional owner node, 22 characters of id, a dot, 43 of signature. Checked before any
+# base64 or HMAC work, so a junk token costs a regex match.
+_TOKEN = re.compile(r"(?:[A-Za-z0-9_-]{1,64}~)?[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}")
 
 
 def _b64(data: bytes) -> str:
@@ -37,13 +40,15 @@ class SessionSigner:
     anything else the application signs with the same secret.
     """
 
-    def __init__(self, secret: bytes | None = None) -> None:
+    def __init__(self, secret: bytes | None = None, *, node: str | None = None) -> None:
         master = secret if secret is not None else secrets.token_bytes(32)
         self._key = hmac.new(master, _CONTEXT, hashlib.sha256).digest()
+        self._prefix = f"{node}{OWNER_SEPARATOR}" if node else ""
+        """Ids name ``node`` as their owner (signed with the rest of the id)."""
 
     def issue(self) -> tuple[str, str]:
         """A new ``(session_id, token)``."""
-        session_id = _b64(secrets.token_bytes(_ID_BYTES))
+        session_id = self._prefix + _b64(secrets.token_bytes(_ID_BYTES))
         return session_id, f"{session_id}.{self._sign(session_id)}"
 
     def verify(self, token: str | None) -> str | None:
