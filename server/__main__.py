@@ -15,6 +15,7 @@ from server.db.schema import SchemaVersionError
 from server.keys import SETTINGS
 from server.logs import configure_logging
 from server.serve import serve
+from server.workers import supervise
 
 log = logging.getLogger("server")
 
@@ -29,13 +30,16 @@ async def _announce_address(app: web.Application) -> None:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    worker = "--worker" in (sys.argv[1:] if argv is None else argv)
     try:
         settings = Settings.from_env()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    if settings.workers > 1 and not worker:
+        return supervise(settings.workers)
     app = create_app(settings)
     app.on_startup.append(_announce_address)
     try:

@@ -36,6 +36,9 @@ DEFAULT_PRESENCE_LIST_LIMIT = 1000
 DEFAULT_PASSWORD_HASH_QUEUE = 16
 # Seconds over which a shutdown spreads the closing of sockets (1012: clients reconnect).
 DEFAULT_SHUTDOWN_DRAIN_SECONDS = 10
+DEFAULT_CLUSTER_DOWN_AFTER = 5
+"""Seconds of silence after which a node of a cluster is taken for dead."""
+MAX_WORKERS = 64
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 LOG_FORMATS = ("text", "json")
 
@@ -119,6 +122,19 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     """The bearer token ``/metrics`` asks for; None: only loopback requests without a
     proxy's forwarding headers may read it."""
+    redis_url: str | None = field(default=None, repr=False)
+    """Cluster mode: this process is one node of several sharing the database and this
+    Redis (broadcasts, presence, LongPoll sessions, the message limit). None: one process,
+    no Redis."""
+    workers: int = 1
+    """Processes ``python -m server`` runs on this machine, sharing the port."""
+    cluster_down_after: float = DEFAULT_CLUSTER_DOWN_AFTER
+    """Seconds a node may stay silent before the others take it for dead (its users leave
+    the rooms' presence)."""
+
+    @property
+    def cluster(self) -> bool:
+        return self.redis_url is not None
 
     @property
     def public_origin(self) -> str:
@@ -141,6 +157,14 @@ class Settings:
         if self.public_url is not None:
             _public_url(self.public_url)
         _log_format(self.log_format)
+        if self.redis_url is not None and is_sqlite(self.database_url):
+            raise ConfigError(
+                "REDIS_URL",
+                "cluster mode needs PostgreSQL (every node shares the database): set "
+                "DATABASE_URL=postgresql://…",
+            )
+        if self.workers > 1 and self.redis_url is None:
+            raise ConfigError("WORKERS", "more than one process needs REDIS_URL (cluster mode)")
 
     @classmethod
     def from_env(
@@ -231,6 +255,30 @@ class Settings:
         metrics_token = _get(environ, "METRICS_TOKEN")
         if metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
             raise ConfigError("METRICS_TOKEN", f"must be at least {MIN_SECRET_LENGTH} characters")
+        redis_url = _redis_url(environ)
+        workers = _int(environ, "WORKERS", 1, minimum=1, maximum=MAX_WORKERS)
+        cluster_down_after = _int(
+            environ, "CLUSTER_DOWN_AFTER", DEFAULT_CLUSTER_DOWN_AFTER, minimum=2, maximum=60
+        )
+        if redis_url is not None:
+            if is_sqlite(database_url):
+                raise ConfigError(
+                    "REDIS_URL",
+                    "cluster mode needs PostgreSQL (every node shares the database): set "
+                    "DATABASE_URL=postgresql://…",
+                )
+            # Generated keys would differ from node to node: tokens signed by one would be
+            # refused by the others.
+            for variable in ("SECRET_KEY", "SERVICE_API_KEY"):
+                if _get(environ, variable) is None:
+                    raise ConfigError(
+                        variable, "must be set in cluster mode (REDIS_URL): every node shares it"
+                    )
+            if database_pool_size < 2:
+                # The schedule's cluster-wide lock holds one connection while others work.
+                raise ConfigError("DATABASE_POOL_SIZE", "must be at least 2 in cluster mode")
+        elif workers > 1:
+            raise ConfigError("WORKERS", "more than one process needs REDIS_URL (cluster mode)")
         data_dir = sqlite_path(database_url).parent if is_sqlite(database_url) else DEFAULT_DATA_DIR
 
         service_api_key = _get(environ, "SERVICE_API_KEY")
@@ -272,6 +320,9 @@ class Settings:
             connection_limits=connection_limits,
             shutdown_drain_seconds=shutdown_drain_seconds,
             metrics_token=metrics_token,
+            redis_url=redis_url,
+            workers=workers,
+            cluster_down_after=float(cluster_down_after),
         )
 
 
@@ -301,6 +352,15 @@ def normalize_database_url(raw: str) -> str:
             raise ConfigError("DATABASE_URL", "SQLite needs a file path, e.g. sqlite:///data/x.db")
         return f"sqlite:///{path}"
     raise ConfigError("DATABASE_URL", f"unsupported database {scheme!r}; use sqlite or postgresql")
+
+
+def _redis_url(environ: Mapping[str, str]) -> str | None:
+    raw = _get(environ, "REDIS_URL")
+    if raw is None:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL", "must look like redis://host:6379/0")
+    return raw
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:

@@ -109,6 +109,8 @@ async def serve(
             family=socket.AF_UNSPEC,
             backlog=BACKLOG,
             reuse_address=True,
+            # WORKERS processes share the port: the kernel spreads connections over them.
+            reuse_port=settings.workers > 1 or None,
         )
         log.info(
             "Running on http://%s:%d (at most %d connections, %d per address)",

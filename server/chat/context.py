@@ -13,8 +13,10 @@ from aiohttp import web
 from phxpy import Endpoint
 from server.chat.guessing import ClaimGuard
 from server.chat.limits import ChatLimits, RateLimiter, Throttle
+from server.chat.message_limit import LocalMessageLimit, MessageLimit
 from server.chat.moderation import Moderation
 from server.chat.presence import RoomPresence
+from server.chat.relay import MessageRelay
 from server.chat.writer import MessageWriter
 from server.clock import Clock
 from server.config import Settings
@@ -31,6 +33,8 @@ class ChatContext:
     """Set when the app starts (the database is opened in the app's cleanup context)."""
     message_writer: MessageWriter | None = None
     """Likewise: the node's group-commit writer, started with the database."""
+    relay: MessageRelay | None = None
+    """Cluster mode: stored messages reach the rooms through it, in seq order."""
 
     def __post_init__(self) -> None:
         self.claim_guard = ClaimGuard(self.clock)
@@ -47,6 +51,8 @@ class ChatContext:
             self.clock, rate=self.limits.history_per_second, burst=self.limits.history_burst
         )
         self.typing_throttle = Throttle(self.clock, interval=self.limits.typing_interval)
+        self.message_limit: MessageLimit = LocalMessageLimit(self.message_limiter)
+        """Cluster mode replaces it with the limit shared through Redis."""
 
     @property
     def db(self) -> Database:

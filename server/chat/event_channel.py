@@ -101,6 +101,9 @@ class EventChannel(Channel):
             refusal = await self._claim(event_id, user_id, request)
             if refusal is not None:
                 return Error(refusal)
+        if chat.relay is not None:
+            # Before the messages are read: what is stored after the facts comes in order.
+            chat.relay.watch(self.topic, facts.room.id, facts.room.last_seq)
         async with chat.db.read() as conn:
             messages, more = await _join_messages(conn, facts.room, request.after_seq)
         # Removed while this join was reading? (From here to the subscription nothing
@@ -210,7 +213,7 @@ class EventChannel(Channel):
             return Error({"reason": parsed})
         chat = self.chat
         # Before any database work: a flood costs its sender an error reply, nobody else.
-        if not chat.message_limiter.allow(self.user_id):
+        if not await chat.message_limit.allow(self.user_id):
             return Error({"reason": TOO_MANY_MESSAGES})
         # The organisers' rules, from memory (loaded again only if this node dropped them).
         rules = chat.moderation.cached(self.room_id) or await chat.moderation.rules(
@@ -238,8 +241,13 @@ class EventChannel(Channel):
             # Encoded once, for the reply and the broadcast alike.
             body = json_dumps(render.message(outcome.message))
             await self.reply(ref, Ok(RawJSON(b'{"message":' + body + b"}")))
-            if outcome.created:
+            if not outcome.created:
+                return
+            relay = self.chat.relay
+            if relay is None:
                 await self.broadcast("new_message", RawJSON(body))
+            else:
+                await relay.publish(self.topic, outcome.message.seq, body)
         elif isinstance(outcome, NotFound):
             await self.reply(ref, Error({"reason": EVENT_NOT_FOUND}))
         elif isinstance(outcome, str):

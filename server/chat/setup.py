@@ -1,9 +1,14 @@
-"""Putting the chat into the app: called once by ``server.app.create_app``."""
+"""Putting the chat into the app: called once by ``server.app.create_app``.
+
+In cluster mode (``REDIS_URL``) the endpoint's pub/sub is the node's
+:class:`~phxpy.cluster.RedisCluster`, Presence is replicated, LongPoll requests reach the
+node that holds their session, stored messages go through the rooms' relay, the message
+limit is shared through Redis, and the rooms' schedule takes turns with the other nodes."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
@@ -12,10 +17,13 @@ from server.chat.announce import Announcer
 from server.chat.context import CHAT_CONTEXT, ChatContext
 from server.chat.limits import ChatLimits
 from server.chat.live import ChatRealtime
+from server.chat.message_limit import SharedMessageLimit
+from server.chat.relay import MessageRelay
 from server.chat.schedule import RoomScheduler
 from server.chat.socket import UserSocket
 from server.chat.writer import MessageWriter
 from server.clock import Clock
+from server.cluster import CLUSTER, create_cluster, longpoll_secret
 from server.config import Settings
 from server.keys import DB
 from server.limits import MAX_FRAME_BYTES, MAX_FRAME_CONTAINERS
@@ -63,7 +71,18 @@ def install_chat(
     cleanup context must already hold the database one (it runs first).
     ``on_notifications`` is called whenever notifications were stored and pushed (the
     webhook's delivery wakes up)."""
-    if endpoint is None:
+    cluster = create_cluster(settings) if settings.cluster else None
+    options = socket_options(settings)
+    if cluster is not None:
+        endpoint = phxpy.Endpoint(
+            pubsub=cluster.pubsub, drain_window=settings.shutdown_drain_seconds
+        )
+        cluster.attach(endpoint)
+        app[CLUSTER] = cluster
+        options = replace(
+            options, longpoll_relay=cluster.longpoll_relay, secret_key=longpoll_secret(settings)
+        )
+    elif endpoint is None:
         endpoint = phxpy.Endpoint(drain_window=settings.shutdown_drain_seconds)
     context = ChatContext(
         settings=settings,
@@ -71,16 +90,29 @@ def install_chat(
         endpoint=endpoint,
         limits=limits or ChatLimits.from_settings(settings),
     )
+    shared_limit: SharedMessageLimit | None = None
+    if cluster is not None:
+        assert settings.redis_url is not None
+        context.relay = MessageRelay(endpoint, cluster.pubsub.deliver_local)
+        context.message_limit = shared_limit = SharedMessageLimit(
+            settings.redis_url, context.message_limiter
+        )
     announcer = Announcer(endpoint, on_notifications=on_notifications)
-    scheduler = RoomScheduler(clock, announcer, webhook=settings.webhook is not None)
+    scheduler = RoomScheduler(
+        clock, announcer, webhook=settings.webhook is not None, cluster=cluster is not None
+    )
     realtime = ChatRealtime(context, announcer, scheduler)
     app[CHAT_CONTEXT] = context
-    phxpy.mount(app, SOCKET_PATH, UserSocket, endpoint=endpoint, options=socket_options(settings))
+    phxpy.mount(app, SOCKET_PATH, UserSocket, endpoint=endpoint, options=options)
     chat = Chat(context=context, scheduler=scheduler, realtime=realtime, endpoint=endpoint)
     app[CHAT] = chat
 
     async def run_chat(app: web.Application) -> AsyncIterator[None]:
         context.database = app[DB]
+        if cluster is not None:
+            await cluster.start()
+        if context.relay is not None:
+            context.relay.start(context.database)
         writer = context.message_writer = MessageWriter(context.database, clock)
         writer.start()
         await scheduler.start(context.database)
@@ -92,6 +124,13 @@ def install_chat(
             # Every message already accepted is stored and answered before the database
             # closes.
             await writer.stop()
+            if context.relay is not None:
+                await context.relay.stop()
+            if shared_limit is not None:
+                await shared_limit.close()
+            if cluster is not None:
+                # After the last broadcasts: a goodbye, so this node's users leave at once.
+                await cluster.stop()
 
     app.cleanup_ctx.append(run_chat)
     return chat

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from server.db.database import Connection, Row
-from server.db.sql import Sql
+from server.db.sql import POSTGRESQL, Sql
 from server.domain import ChatRoom, EventId, NotFound, RoomId, RoomStatus
 
 ROOM_COLUMNS = """
@@ -20,6 +22,10 @@ ROOM_COLUMNS = """
 
 _BY_ID = Sql(f"SELECT {ROOM_COLUMNS} FROM chat_rooms WHERE id = $1")
 _BY_EVENT = Sql(f"SELECT {ROOM_COLUMNS} FROM chat_rooms WHERE event_id = $1")
+_LAST_SEQS_PG = Sql("SELECT id, last_seq FROM chat_rooms WHERE id = ANY($1::text[])")
+_LAST_SEQS_SQLITE = Sql(
+    "SELECT id, last_seq FROM chat_rooms WHERE id IN (SELECT value FROM json_each($1))"
+)
 
 
 def room_from_row(row: Row) -> ChatRoom:
@@ -48,3 +54,14 @@ async def get_room_for_event(conn: Connection, event_id: EventId) -> ChatRoom:
     if row is None:
         raise NotFound("chat room")
     return room_from_row(row)
+
+
+async def last_seqs(conn: Connection, room_ids: list[RoomId]) -> dict[RoomId, int]:
+    """The seq of each room's newest message (rooms that no longer exist are left out)."""
+    if not room_ids:
+        return {}
+    if conn.dialect == POSTGRESQL:
+        rows = await conn.fetch(_LAST_SEQS_PG, room_ids)
+    else:
+        rows = await conn.fetch(_LAST_SEQS_SQLITE, json.dumps(room_ids))
+    return {row["id"]: int(row["last_seq"]) for row in rows}
