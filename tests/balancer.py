@@ -127,7 +127,9 @@ class HttpBalancer:
             return web.Response(status=502)
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        # The upstream session first: held polls end at once instead of holding the
+        # runner's cleanup for their whole window.
         if self._http is not None:
             await self._http.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
