@@ -9,6 +9,7 @@ started is ever signalled.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 from collections.abc import AsyncIterator
@@ -20,6 +21,8 @@ import pytest
 from tests.server.server_process import HOST, free_port
 
 BINARY = "redis-server"
+ENV_VAR = "TEST_REDIS_URL"
+"""A Redis the whole run shares (``.ci/run`` starts one), for tests that do not stop it."""
 
 
 def missing_reason() -> str | None:
@@ -109,3 +112,15 @@ async def redis_server(log_dir: Path) -> AsyncIterator[RedisServer]:
         yield server
     finally:
         await server.stop()
+
+
+@asynccontextmanager
+async def shared_redis_url(log_dir: Path) -> AsyncIterator[str]:
+    """``TEST_REDIS_URL`` when set (tests then keep apart by their own channel names),
+    else a redis-server of the test's own."""
+    configured = os.environ.get(ENV_VAR, "").strip()
+    if configured:
+        yield configured
+        return
+    async with redis_server(log_dir) as server:
+        yield server.url

@@ -8,6 +8,7 @@ failures.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from phxpy.cluster import RedisCluster
 from phxpy.cluster import envelope as env
 from tests.balancer import HttpBalancer
 from tests.phoenixjs import Client, MakeTwin, PhoenixJS, Twin, ws_url
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer, redis_server, shared_redis_url
 from tests.waiting import until
 
 GOOD = {"token": "good-token"}
@@ -48,32 +49,49 @@ async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
 
 
 @pytest.fixture
-async def nodes(
-    make_twin: MakeTwin, redis: RedisServer
-) -> AsyncIterator[Callable[[], Awaitable[Node]]]:
+async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
+    async with shared_redis_url(tmp_path) as url:
+        yield url
+
+
+NodeFactory = Callable[[], Awaitable[Node]]
+
+
+def node_factory(make_twin: MakeTwin, url: str, stack: AsyncExitStack) -> NodeFactory:
+    name = f"test-{uuid.uuid4().hex}"  # apart from other tests on a shared Redis
+
+    async def make() -> Node:
+        cluster = RedisCluster(url, name=name, heartbeat=HEARTBEAT, down_after=DOWN_AFTER)
+        endpoint = phxpy.Endpoint(pubsub=cluster.pubsub)
+        cluster.attach(endpoint)
+        twin = await make_twin(
+            presence=True,
+            endpoint=endpoint,
+            longpoll_relay=cluster.longpoll_relay,
+            secret_key=SECRET,
+        )
+        await cluster.start()
+        stack.push_async_callback(cluster.stop)
+        await until(lambda: cluster.connected)
+        return Node(twin, cluster)
+
+    return make
+
+
+@pytest.fixture
+async def nodes(make_twin: MakeTwin, redis_url: str) -> AsyncIterator[NodeFactory]:
     async with AsyncExitStack() as stack:
-
-        async def make() -> Node:
-            cluster = RedisCluster(
-                redis.url, name="test", heartbeat=HEARTBEAT, down_after=DOWN_AFTER
-            )
-            endpoint = phxpy.Endpoint(pubsub=cluster.pubsub)
-            cluster.attach(endpoint)
-            twin = await make_twin(
-                presence=True,
-                endpoint=endpoint,
-                longpoll_relay=cluster.longpoll_relay,
-                secret_key=SECRET,
-            )
-            await cluster.start()
-            stack.push_async_callback(cluster.stop)
-            await until(lambda: cluster.connected)
-            return Node(twin, cluster)
-
-        yield make
+        yield node_factory(make_twin, redis_url, stack)
 
 
-async def two(nodes: Callable[[], Awaitable[Node]]) -> tuple[Node, Node]:
+@pytest.fixture
+async def own_nodes(make_twin: MakeTwin, redis: RedisServer) -> AsyncIterator[NodeFactory]:
+    """Nodes on the test's own Redis, which it may stop."""
+    async with AsyncExitStack() as stack:
+        yield node_factory(make_twin, redis.url, stack)
+
+
+async def two(nodes: NodeFactory) -> tuple[Node, Node]:
     a, b = await nodes(), await nodes()
     await until(lambda: b.cluster.node in a.cluster.peers() and a.cluster.node in b.cluster.peers())
     return a, b
@@ -90,7 +108,7 @@ async def member(
 
 
 async def test_broadcasts_reach_every_node_once_in_order(
-    nodes: Callable[[], Awaitable[Node]], phoenixjs: PhoenixJS
+    nodes: NodeFactory, phoenixjs: PhoenixJS
 ) -> None:
     a, b = await two(nodes)
     on_a = await member(phoenixjs, a, "ann")
@@ -113,7 +131,7 @@ async def test_broadcasts_reach_every_node_once_in_order(
 
 
 async def test_disconnect_by_socket_id_closes_sockets_on_other_nodes(
-    nodes: Callable[[], Awaitable[Node]], phoenixjs: PhoenixJS
+    nodes: NodeFactory, phoenixjs: PhoenixJS
 ) -> None:
     a, b = await two(nodes)
     on_b = await member(phoenixjs, b, "carol")
@@ -124,7 +142,7 @@ async def test_disconnect_by_socket_id_closes_sockets_on_other_nodes(
 
 
 async def test_presence_is_one_list_and_a_dead_node_leaves_it(
-    nodes: Callable[[], Awaitable[Node]], phoenixjs: PhoenixJS
+    nodes: NodeFactory, phoenixjs: PhoenixJS
 ) -> None:
     a, b = await two(nodes)
     on_a = [await member(phoenixjs, a, f"a{i}") for i in range(3)]
@@ -154,9 +172,9 @@ async def test_presence_is_one_list_and_a_dead_node_leaves_it(
 
 
 async def test_redis_restart_loses_nobody(
-    nodes: Callable[[], Awaitable[Node]], phoenixjs: PhoenixJS, redis: RedisServer
+    own_nodes: NodeFactory, phoenixjs: PhoenixJS, redis: RedisServer
 ) -> None:
-    a, b = await two(nodes)
+    a, b = await two(own_nodes)
     on_a = await member(phoenixjs, a, "ann")
     on_b = await member(phoenixjs, b, "bob")
     for client in (on_a, on_b):
@@ -184,7 +202,7 @@ async def test_redis_restart_loses_nobody(
 
 
 async def test_longpoll_through_a_round_robin_balancer(
-    nodes: Callable[[], Awaitable[Node]], phoenixjs: PhoenixJS, phoenix_version: str
+    nodes: NodeFactory, phoenixjs: PhoenixJS, phoenix_version: str
 ) -> None:
     a, b = await two(nodes)
     balancer = HttpBalancer([a.twin.client.server.port, b.twin.client.server.port])  # type: ignore[list-item]

@@ -276,3 +276,54 @@ def test_python_m_server_refuses_a_webhook_that_is_not_http(tmp_path: Path) -> N
         "error: NOTIFICATION_WEBHOOK_URL: must be an http:// or https:// URL, "
         "got 'file:///etc/passwd'"
     ]
+
+
+PG = "postgresql://u:p@db.example.com/chat"
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+def test_cluster_mode(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        env(tmp_path, DATABASE_URL=PG, REDIS_URL=REDIS, WORKERS="3", CLUSTER_DOWN_AFTER="4")
+    )
+    assert (settings.cluster, settings.workers, settings.cluster_down_after) == (True, 3, 4.0)
+    assert REDIS not in repr(settings)
+    single = Settings.from_env(env(tmp_path))
+    assert (single.cluster, single.workers, single.redis_url) == (False, 1, None)
+
+
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        ({"REDIS_URL": REDIS}, "REDIS_URL: cluster mode needs PostgreSQL"),
+        ({"REDIS_URL": REDIS, "DATABASE_URL": PG, "SECRET_KEY": ""}, "SECRET_KEY: must be set"),
+        (
+            {"REDIS_URL": REDIS, "DATABASE_URL": PG, "SERVICE_API_KEY": ""},
+            "SERVICE_API_KEY: must be set",
+        ),
+        ({"WORKERS": "2"}, "WORKERS: more than one process needs REDIS_URL"),
+        ({"REDIS_URL": "localhost:6379", "DATABASE_URL": PG}, "REDIS_URL: must look like"),
+        (
+            {"REDIS_URL": REDIS, "DATABASE_URL": PG, "DATABASE_POOL_SIZE": "1"},
+            "DATABASE_POOL_SIZE: must be at least 2",
+        ),
+        ({"CLUSTER_DOWN_AFTER": "1"}, "CLUSTER_DOWN_AFTER: must be an integer from 2 to 60"),
+    ],
+)
+def test_cluster_mode_refuses_what_would_split_the_cluster(
+    tmp_path: Path, values: dict[str, str], line: str
+) -> None:
+    """Nodes that generated their own keys would refuse each other's tokens; SQLite cannot
+    be shared by several machines. One line names the variable."""
+    result = subprocess.run(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env={**os.environ, **env(tmp_path, **values)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    [error] = result.stderr.strip().splitlines()
+    assert error.startswith(f"error: {line}"), error
+    assert not (tmp_path / "data" / "secret_key").exists()
