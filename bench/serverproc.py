@@ -52,11 +52,18 @@ class ServerProcess:
 
     @classmethod
     async def start(
-        cls, kind: str, cpu: int | None, profile: Path | None = None, timeout: float = 30.0
+        cls,
+        kind: str,
+        cpu: int | None,
+        profile: Path | None = None,
+        timeout: float = 30.0,
+        redis: str | None = None,
     ) -> ServerProcess:
         cmd = [sys.executable, "-m", "bench.servers", kind]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
+        if redis is not None:
+            cmd += ["--redis", redis]
         if profile is not None:
             cmd += ["--profile", str(profile)]
         proc = await asyncio.create_subprocess_exec(

@@ -201,8 +201,35 @@ def add_admin_routes(app: web.Application, broadcast: Broadcaster, count: Counte
     app.router.add_get("/bench/stats", stats)
 
 
-def build(kind: str) -> web.Application:
-    if kind == "phxpy":
+def cluster_app(redis_url: str) -> tuple[web.Application, Broadcaster, Counter]:
+    """``phxpy`` as one node of a cluster on Redis (``--redis URL``)."""
+    from phxpy.cluster import RedisCluster
+
+    cluster = RedisCluster(redis_url, name="bench")
+    endpoint = phxpy.Endpoint(pubsub=cluster.pubsub)
+    app = web.Application()
+    phxpy.mount(app, "/socket", BenchSocket, check_origin=False, endpoint=endpoint)
+
+    async def start(_: web.Application) -> None:
+        await cluster.start()
+        for _ in range(500):
+            if cluster.connected:
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError("no Redis")
+
+    async def stop(_: web.Application) -> None:
+        await cluster.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return phxpy_app(app)
+
+
+def build(kind: str, redis_url: str | None = None) -> web.Application:
+    if kind == "phxpy" and redis_url:
+        app, broadcast, count = cluster_app(redis_url)
+    elif kind == "phxpy":
         app, broadcast, count = phxpy_app()
     elif kind == "floor":
         app, broadcast, count = floor_app()
@@ -229,8 +256,8 @@ class _StdinWatch(asyncio.Protocol):
         self.stop.set()
 
 
-async def serve(kind: str) -> None:
-    app = build(kind)
+async def serve(kind: str, redis_url: str | None = None) -> None:
+    app = build(kind, redis_url)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
@@ -251,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--cpu", type=int, default=None, help="pin this process to one core")
     parser.add_argument("--profile", default=None, help="write cProfile stats to this file")
+    parser.add_argument("--redis", default=None, help="phxpy: a cluster node on this Redis")
     args = parser.parse_args(argv)
     raise_fd_limit()
     if args.cpu is not None:
@@ -260,12 +288,12 @@ def main(argv: list[str] | None = None) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
         try:
-            asyncio.run(serve(args.kind))
+            asyncio.run(serve(args.kind, args.redis))
         finally:
             profiler.disable()
             profiler.dump_stats(args.profile)
     else:
-        asyncio.run(serve(args.kind))
+        asyncio.run(serve(args.kind, args.redis))
 
 
 if __name__ == "__main__":
