@@ -212,7 +212,7 @@ def cluster_app(redis_url: str) -> tuple[web.Application, Broadcaster, Counter]:
 
     async def start(_: web.Application) -> None:
         await cluster.start()
-        for _ in range(500):
+        for _attempt in range(500):
             if cluster.connected:
                 return
             await asyncio.sleep(0.01)
