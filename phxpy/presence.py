@@ -22,6 +22,13 @@ read, so every change after the snapshot reaches it in a later diff; changes tha
 in the snapshot and in a later diff are idempotent for phoenix.js (joins de-duplicated by
 ``phx_ref``, leaves of unknown refs ignored); see :class:`~phxpy.presence_state.DiffBatch`
 for a meta that joins and leaves within one batch.
+
+On a node of a cluster (:attr:`Presence.replicator` set, see ``phxpy.cluster``) the state also
+holds the other nodes' entries. Each coalesced diff of this node's own changes is handed to
+the replicator for the others, and every diff (this node's and the others', the latter
+given by :meth:`Presence.apply_remote`) goes through ``on_diff`` to this node's subscribers
+only: each node tells its own clients, so an application's hook sees every change of the
+topic, whichever node made it.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from .presence_state import (
     PresenceList,
     PresenceState,
 )
-from .pubsub import PubSub
+from .pubsub import Broadcast, PubSub
 from .types import Clock, Topic
 
 log = logging.getLogger("phxpy.presence")
@@ -52,6 +59,18 @@ DEFAULT_INTERVAL = 0.02
 
 DiffHook = Callable[[Topic, Diff], Awaitable[bool]]
 """``on_diff(topic, diff)``: True to broadcast the diff, False to drop it."""
+
+
+class Replicator(Protocol):
+    """What carries a node's presence changes to the other nodes of a cluster."""
+
+    def publish_diff(self, topic: Topic, diff: Diff) -> None:
+        """This node's own coalesced changes of ``topic``, for the other nodes' replicas."""
+        ...
+
+    def deliver_local(self, broadcast: Broadcast) -> None:
+        """To this node's subscribers only."""
+        ...
 
 
 @dataclass(slots=True)
@@ -100,11 +119,17 @@ class Presence:
         self.state = state if state is not None else PresenceState()
         self.stats = PresenceStats()
         self._pending: dict[Topic, DiffBatch] = {}
+        """Per topic, what this node's subscribers have not heard of yet."""
+        self._outgoing: dict[Topic, DiffBatch] = {}
+        """Per topic, this node's own changes the other nodes have not heard of yet."""
         self._flushers: dict[Topic, asyncio.Task[None]] = {}
         self._closed = False
         self.on_diff: DiffHook | None = None
         """Called with each coalesced diff before it is broadcast; returning False drops it
         (an application that tells a big topic something else, a count say)."""
+        self.replicator: Replicator | None = None
+        """Set by a cluster: this node's changes are published to the other nodes, and
+        diffs go to this node's subscribers only."""
 
     # ---------------------------------------------------------------- changes
 
@@ -143,6 +168,15 @@ class Presence:
     ) -> None:
         topic, who = self._resolve(target, owner)
         self._queue(topic, self.state.untrack(topic, str(key), who))
+
+    async def broadcast(self, topic: Topic, event: str, payload: Any) -> None:
+        """Tell ``topic``'s subscribers something about its presence (a count, say) the way
+        diffs reach them: every subscriber in one process; on a node of a cluster, this
+        node's own (each node tells its own, from the same replicated state)."""
+        if self.replicator is not None:
+            self.replicator.deliver_local(Broadcast(topic, event, payload))
+        else:
+            await self._pubsub.broadcast(topic, event, payload)
 
     # ---------------------------------------------------------------- queries
 
@@ -189,13 +223,25 @@ class Presence:
         for topic, diff in self.state.untrack_owner(owner).items():
             self._queue(topic, diff)
 
+    def apply_remote(self, topic: Topic, diff: Diff) -> None:
+        """Another node's change, already applied to :attr:`state` (by the cluster's
+        replica of that node): this node's subscribers hear of it with the next diff."""
+        if not diff or self._closed:
+            return
+        self._add(self._pending, topic, diff)
+
     def _queue(self, topic: Topic, diff: Diff) -> None:
         if not diff or self._closed:
             return
         self.stats.changes += 1
-        batch = self._pending.get(topic)
+        if self.replicator is not None:
+            self._add(self._outgoing, topic, diff)
+        self._add(self._pending, topic, diff)
+
+    def _add(self, batches: dict[Topic, DiffBatch], topic: Topic, diff: Diff) -> None:
+        batch = batches.get(topic)
         if batch is None:
-            batch = self._pending[topic] = DiffBatch()
+            batch = batches[topic] = DiffBatch()
         batch.add(diff)
         if topic not in self._flushers:
             loop = asyncio.get_running_loop()
@@ -206,9 +252,14 @@ class Presence:
             while True:
                 # One loop iteration: what else is ready now joins this diff.
                 await asyncio.sleep(0)
+                outgoing = self._outgoing.pop(topic, None)
                 batch = self._pending.pop(topic, None)
-                if batch is None:
+                if batch is None and outgoing is None:
                     return  # no await after the check: _queue cannot miss this exit
+                if outgoing and self.replicator is not None:
+                    # The other nodes hear of this node's changes before its own clients
+                    # do, so that they apply them as soon as possible.
+                    self._replicate(topic, outgoing.diff())
                 if batch:
                     await self._broadcast(topic, batch.diff())
                 if self.interval > 0:
@@ -227,9 +278,19 @@ class Presence:
         self.stats.diffs += 1
         self.stats.deliveries += self._pubsub.subscriber_count(topic)
         try:
-            await self._pubsub.broadcast(topic, DIFF_EVENT, diff.payload())
+            if self.replicator is not None:
+                self.replicator.deliver_local(Broadcast(topic, DIFF_EVENT, diff.payload()))
+            else:
+                await self._pubsub.broadcast(topic, DIFF_EVENT, diff.payload())
         except Exception:
             log.exception("presence_diff on %r failed", topic)
+
+    def _replicate(self, topic: Topic, diff: Diff) -> None:
+        assert self.replicator is not None
+        try:
+            self.replicator.publish_diff(topic, diff)
+        except Exception:
+            log.exception("replicating presence on %r failed", topic)
 
     def close(self) -> None:
         """Stop broadcasting (endpoint shutdown); pending diffs are dropped. The state
@@ -239,3 +300,4 @@ class Presence:
             task.cancel()
         self._flushers.clear()
         self._pending.clear()
+        self._outgoing.clear()

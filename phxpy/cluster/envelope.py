@@ -27,6 +27,9 @@ VERSION: Final = 1
 # Kinds on the shared channel (numbered):
 BROADCAST: Final = "b"
 """args: topic, event, binary (0 or 1); body: the payload."""
+PRESENCE: Final = "p"
+"""args: topic; body: JSON ``{"joins": …, "leaves": …}``, the sender's own coalesced presence
+changes (only its replicas apply them: every node tells its own clients)."""
 HEARTBEAT: Final = "h"
 """No args. Also how a node learns that another exists."""
 GOODBYE: Final = "x"

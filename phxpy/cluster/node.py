@@ -16,6 +16,11 @@ cluster and each node splices it, unchanged, into the one frame per serializer i
 (the fastlane); it is decoded only for a channel that intercepts the event. A node ignores
 its own envelopes. Disconnecting a socket id is a broadcast on it, so it reaches every node.
 
+**Presence.** :meth:`RedisCluster.attach` makes the node the endpoint Presence's
+``replicator``: the node's own coalesced changes go to the others as one envelope each, every
+node applies them to its replica of the sender (:mod:`phxpy.cluster.presence_sync`) and tells
+its own clients, through the application's ``on_diff`` hook as for its own changes.
+
 **Membership.** Every node sends a heartbeat (``heartbeat`` seconds) carrying its envelope
 count; a receiver that sees the count jump missed envelopes (Redis pub/sub is at most once:
 a restart loses what was in flight) and asks that node for its presences; so does a node
@@ -51,7 +56,7 @@ from ..endpoint import Endpoint
 from ..errors import EncodeError, InvalidMessage
 from ..longpoll_relay import ForwardedHandler, ForwardedRequest, ForwardedResponse
 from ..message import RawJSON
-from ..presence import DIFF_EVENT
+from ..presence_state import Diff
 from ..pubsub import Broadcast, LocalPubSub, Subscriber
 from ..serializer import json_dumps
 from ..types import Clock, Event, Payload, Topic
@@ -80,6 +85,10 @@ class ClusterStats:
     """Broadcasts published for the other nodes."""
     broadcasts_in: int = 0
     """Broadcasts received from other nodes."""
+    presence_out: int = 0
+    """Presence diffs (this node's own changes, coalesced) published for the others."""
+    presence_in: int = 0
+    """Presence diffs received from other nodes."""
     gaps: int = 0
     """Envelopes of other nodes that never arrived (jumps in their counts)."""
     state_requests: int = 0
@@ -206,7 +215,9 @@ class RedisCluster:
         :attr:`pubsub`)."""
         if endpoint.pubsub is not self.pubsub:
             raise ValueError("the endpoint must use this cluster's pubsub")
-        self._replicas = PresenceReplicas(endpoint.presence, self.pubsub.deliver_local)
+        presence = endpoint.presence
+        self._replicas = PresenceReplicas(presence)
+        presence.replicator = self
 
     async def start(self) -> None:
         """Start listening and sending heartbeats. Returns at once: while Redis cannot be
@@ -273,6 +284,14 @@ class RedisCluster:
         else:
             self._publish_shared(env.BROADCAST, (topic, event, 1), payload)
 
+    def publish_diff(self, topic: Topic, diff: Diff) -> None:
+        """This node's own presence changes, for the other nodes' replicas."""
+        self.stats.presence_out += 1
+        self._publish_shared(env.PRESENCE, (topic,), json_dumps(diff.payload()))
+
+    def deliver_local(self, broadcast: Broadcast) -> None:
+        self.pubsub.deliver_local(broadcast)
+
     # ------------------------------------------------------------------ receiving
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
@@ -293,6 +312,8 @@ class RedisCluster:
             self._heard(node, envelope.seq)
             if kind == env.BROADCAST:
                 self._on_broadcast(envelope)
+            elif kind == env.PRESENCE:
+                self._on_presence(envelope)
             elif kind == env.GOODBYE:
                 self._goodbye(node)
         except (ValueError, TypeError, IndexError) as error:
@@ -305,9 +326,15 @@ class RedisCluster:
             raise ValueError("topic and event must be strings")
         self.stats.broadcasts_in += 1
         payload: bytes | RawJSON = envelope.body if binary else RawJSON(envelope.body)
-        if event == DIFF_EVENT and self._replicas is not None and not binary:
-            self._replicas.apply_diff(envelope.node, topic, json.loads(envelope.body))
         self.pubsub.deliver_local(Broadcast(topic, event, payload))
+
+    def _on_presence(self, envelope: env.Envelope) -> None:
+        (topic,) = envelope.args[:1]
+        if not isinstance(topic, str):
+            raise ValueError("topic must be a string")
+        self.stats.presence_in += 1
+        if self._replicas is not None:
+            self._replicas.apply_diff(envelope.node, topic, json.loads(envelope.body))
 
     def _heard(self, node: str, seq: int) -> None:
         now = self.clock.now()

@@ -1,17 +1,19 @@
 """Presence across nodes: each node's entries replicated into every other node's state.
 
 Every entry has one writer, the node whose channel tracked it. That node's
-:class:`~phxpy.presence.Presence` broadcasts its coalesced ``presence_diff`` as it always
-does; the cluster pub/sub delivers it to the other nodes' clients and hands it here, where
-it is applied to the node's replica of the sender, inside the same
-:class:`~phxpy.presence_state.PresenceState` as the node's own entries. So a joiner anywhere
-gets the whole list from one state, with its cached JSON, and diffs stay coalesced.
+:class:`~phxpy.presence.Presence` publishes its coalesced changes (the cluster is its
+``replicator``); every other node applies them here to its replica of the sender, inside the
+same :class:`~phxpy.presence_state.PresenceState` as its own entries, and hands what changed
+to its own Presence (:meth:`~phxpy.presence.Presence.apply_remote`), which tells its own
+clients in its next coalesced diff, through the application's ``on_diff`` hook like a local
+change. So a joiner anywhere gets the whole list from one state, with its cached JSON;
+diffs stay coalesced; and a count taken on any node is the cluster's.
 
 A replica entry's owner is :class:`Remote` (node, ``phx_ref``): refs are unique across the
 cluster (a random prefix per state), so a leave names exactly the entry that joined. When a
 replica is replaced wholesale (after missed envelopes) or dropped (its node is gone), the
-difference goes to this node's clients as one ``presence_diff`` per topic, delivered here
-only: the other nodes do the same for themselves.
+difference goes the same way, to this node's clients only: the other nodes do the same for
+themselves.
 
 No I/O here: :mod:`phxpy.cluster.node` feeds it.
 """
@@ -19,12 +21,11 @@ No I/O here: :mod:`phxpy.cluster.node` feeds it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ..presence import DIFF_EVENT, Presence
+from ..presence import Presence
 from ..presence_state import PHX_REF, Diff, Meta, PresenceError
-from ..pubsub import Broadcast
 from ..types import Topic
 
 log = logging.getLogger("phxpy.cluster")
@@ -41,9 +42,8 @@ class Remote(NamedTuple):
 
 
 class PresenceReplicas:
-    def __init__(self, presence: Presence, deliver_local: Callable[[Broadcast], None]) -> None:
+    def __init__(self, presence: Presence) -> None:
         self._presence = presence
-        self._deliver_local = deliver_local
         self._nodes: dict[str, dict[str, tuple[Topic, str]]] = {}
         """Per remote node: ref -> (topic, key) of each replicated entry."""
 
@@ -66,20 +66,25 @@ class PresenceReplicas:
     # --------------------------------------------------------------- replicas
 
     def apply_diff(self, node: str, topic: Topic, payload: Any) -> None:
-        """A ``presence_diff`` that ``node`` broadcast (already on its way to this node's
-        clients): joins, then leaves, as phoenix.js applies it."""
+        """Changes ``node`` made to ``topic`` (a ``presence_diff`` payload): joins, then
+        leaves, as phoenix.js applies them."""
         if not isinstance(payload, dict):
             return
         refs = self._nodes.setdefault(node, {})
+        changed = Diff()
         for key, metas in _metas(payload.get("joins")):
             for meta in metas:
-                self._track(node, refs, topic, key, meta)
+                joined = self._track(node, refs, topic, key, meta)
+                if joined is not None:
+                    _merge(changed, joined)
         for key, metas in _metas(payload.get("leaves")):
             for meta in metas:
                 ref = meta.get(PHX_REF) if isinstance(meta, dict) else None
                 if isinstance(ref, str) and refs.get(ref) == (topic, key):
                     del refs[ref]
-                    self._presence.state.untrack(topic, key, Remote(node, ref))
+                    left = self._presence.state.untrack(topic, key, Remote(node, ref))
+                    _merge(changed, left)
+        self._presence.apply_remote(topic, changed)
 
     def replace(self, node: str, entries: Iterable[Entry]) -> None:
         """``node``'s whole list, after a full transfer: what changed goes to this node's
@@ -133,8 +138,7 @@ class PresenceReplicas:
 
     def _announce(self, diffs: dict[Topic, Diff]) -> None:
         for topic, diff in diffs.items():
-            if diff:
-                self._deliver_local(Broadcast(topic, DIFF_EVENT, diff.payload()))
+            self._presence.apply_remote(topic, diff)
 
 
 def _metas(side: Any) -> Iterable[tuple[str, list[Any]]]:

@@ -16,6 +16,11 @@ Entering count mode, every member is sent ``presence_mode {"mode": "count"}`` an
 entries as a new ``presence_state`` (its list shrinks to itself); when the room has shrunk to
 half the limit it returns to list mode: ``presence_mode {"mode": "list"}`` and the whole list
 as ``presence_state``, then diffs as before. The join reply says which mode the room is in.
+
+**Several nodes** (cluster mode): every node's presence state holds the whole cluster's
+entries (phxpy replicates them), so the count, the join reply's ``online`` and the mode are
+the cluster's; each node runs this for its own members, from the changes of every node, and
+tells only them (``Presence.broadcast``), so a member hears one count, not one per node.
 """
 
 from __future__ import annotations
@@ -85,15 +90,15 @@ class RoomPresence:
                 return False
             # Small again: everyone gets the whole list, which holds this change too.
             self._counted.discard(topic)
-            await self._endpoint.broadcast(topic, PRESENCE_MODE, {"mode": LIST_MODE})
-            await self._endpoint.broadcast(topic, PRESENCE_STATE, presence.state_payload(topic))
+            await presence.broadcast(topic, PRESENCE_MODE, {"mode": LIST_MODE})
+            await presence.broadcast(topic, PRESENCE_STATE, presence.state_payload(topic))
             return False
         if online <= self.list_limit:
             return True
         # Too big for everyone to hear of everyone: each member's channel replaces its list by
         # its own entries (EventChannel.handle_out), then counts follow.
         self._counted.add(topic)
-        await self._endpoint.broadcast(topic, PRESENCE_MODE, {"mode": COUNT_MODE})
+        await presence.broadcast(topic, PRESENCE_MODE, {"mode": COUNT_MODE})
         self._count_changed(topic)
         return False
 
@@ -109,8 +114,8 @@ class RoomPresence:
         try:
             while topic in self._counted:
                 self._count_stale.discard(topic)
-                online = self._endpoint.presence.count(topic)
-                await self._endpoint.broadcast(topic, PRESENCE_COUNT, {"online": online})
+                presence = self._endpoint.presence
+                await presence.broadcast(topic, PRESENCE_COUNT, {"online": presence.count(topic)})
                 await self._endpoint.clock.sleep(self.count_interval)
                 if topic not in self._count_stale:
                     return

@@ -171,6 +171,35 @@ async def test_presence_is_one_list_and_a_dead_node_leaves_it(
     assert b.cluster.stats.goodbyes == 1
 
 
+async def test_an_on_diff_hook_sees_every_nodes_changes_and_replication_goes_on(
+    nodes: NodeFactory, phoenixjs: PhoenixJS
+) -> None:
+    """Each node runs the application's hook for every change of a topic, its own and the
+    others', and tells only its own clients; a hook that keeps diffs from its clients (as a
+    count does) keeps nothing from the other nodes' replicas."""
+    a, b = await two(nodes)
+    heard: dict[str, list[set[str]]] = {"a": [], "b": []}
+
+    def hook(name: str) -> Any:
+        async def on_diff(topic: str, diff: Any) -> bool:
+            heard[name].append(set(diff.joins))
+            return False  # tell clients nothing
+
+        return on_diff
+
+    a.twin.endpoint.presence.on_diff = hook("a")
+    b.twin.endpoint.presence.on_diff = hook("b")
+    on_a = await member(phoenixjs, a, "ann")
+    await member(phoenixjs, b, "bob")
+    await until(lambda: {"ann", "bob"} <= set().union(*heard["a"]), timeout=5)
+    await until(lambda: {"ann", "bob"} <= set().union(*heard["b"]), timeout=5)
+    for node in (a, b):
+        assert node.twin.endpoint.presence.count("room:lobby") == 2
+    # Nothing reached the clients but their own presence_state: no diff from either node.
+    assert not on_a.events_since(0, event="message", name="presence_diff")
+    assert a.cluster.stats.presence_out >= 1 and b.cluster.stats.presence_in >= 1
+
+
 async def test_redis_restart_loses_nobody(
     own_nodes: NodeFactory, phoenixjs: PhoenixJS, redis: RedisServer
 ) -> None:
