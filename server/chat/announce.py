@@ -4,7 +4,7 @@ notifications."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from phxpy import Endpoint, RawJSON
 from server import render
@@ -12,7 +12,6 @@ from server.chat.topics import event_topic, user_topic
 from server.domain import (
     EventId,
     MemberMuted,
-    MemberReinstated,
     MemberRemoved,
     MessageHidden,
     ModerationChange,
@@ -20,6 +19,9 @@ from server.domain import (
     RoomStatus,
     SlowModeSet,
 )
+
+if TYPE_CHECKING:
+    from server.chat.relay import MessageRelay
 
 ROOM_STATUS = "room_status"
 ROOM_DELETED = "deleted"
@@ -31,43 +33,62 @@ MESSAGE_HIDDEN = "message_hidden"
 SLOW_MODE = "slow_mode"
 
 
+def moderation_notice(change: ModerationChange) -> tuple[str, dict[str, Any]] | None:
+    """What the room's channels are sent about an organiser's action: ``(event, payload)``;
+    None when nobody is told (a reinstated member is not in the room)."""
+    if isinstance(change, MessageHidden):
+        return MESSAGE_HIDDEN, {"id": change.message_id, "seq": change.seq}
+    if isinstance(change, SlowModeSet):
+        return SLOW_MODE, {"seconds": change.seconds}
+    if isinstance(change, MemberMuted):
+        if change.until is None:
+            return MEMBER_MODERATED, {"user_id": change.user_id, "action": "unmuted"}
+        return MEMBER_MODERATED, {
+            "user_id": change.user_id,
+            "action": "muted",
+            "until": render.timestamp(change.until),
+        }
+    if isinstance(change, MemberRemoved):
+        return MEMBER_MODERATED, {
+            "user_id": change.user_id,
+            "action": "removed",
+            "reason": change.reason,
+        }
+    return None  # MemberReinstated: their next join is admitted again
+
+
 class Announcer:
     def __init__(
-        self, endpoint: Endpoint, *, on_notifications: Callable[[], None] | None = None
+        self,
+        endpoint: Endpoint,
+        *,
+        on_notifications: Callable[[], None] | None = None,
+        relay: MessageRelay | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._on_notifications = on_notifications
+        self._relay = relay
+        """Cluster mode: stored messages go through the rooms' relay (in seq order)."""
 
     async def room_status(self, event_id: EventId, status: RoomStatus | str) -> None:
         await self._endpoint.broadcast(
             event_topic(event_id), ROOM_STATUS, render.room_status(status)
         )
 
-    async def new_message(self, event_id: EventId, encoded: bytes) -> None:
+    async def new_message(self, event_id: EventId, seq: int, encoded: bytes) -> None:
         """A stored message (already encoded), to everyone in the room."""
-        await self._endpoint.broadcast(event_topic(event_id), NEW_MESSAGE, RawJSON(encoded))
+        topic = event_topic(event_id)
+        if self._relay is not None:
+            await self._relay.publish(topic, seq, encoded)
+        else:
+            await self._endpoint.broadcast(topic, NEW_MESSAGE, RawJSON(encoded))
 
     async def moderated(self, event_id: EventId, change: ModerationChange) -> None:
-        """Tell the room (or the one member concerned) what an organiser did."""
-        topic = event_topic(event_id)
-        member: dict[str, Any] | None = None
-        if isinstance(change, MessageHidden):
-            await self._endpoint.broadcast(
-                topic, MESSAGE_HIDDEN, {"id": change.message_id, "seq": change.seq}
-            )
-        elif isinstance(change, SlowModeSet):
-            await self._endpoint.broadcast(topic, SLOW_MODE, {"seconds": change.seconds})
-        elif isinstance(change, MemberMuted):
-            action = "unmuted" if change.until is None else "muted"
-            member = {"user_id": change.user_id, "action": action}
-            if change.until is not None:
-                member["until"] = render.timestamp(change.until)
-        elif isinstance(change, MemberRemoved):
-            member = {"user_id": change.user_id, "action": "removed", "reason": change.reason}
-        elif isinstance(change, MemberReinstated):
-            pass  # not in the room: their next join is admitted again
-        if member is not None:
-            await self._endpoint.broadcast(topic, MEMBER_MODERATED, member)
+        """Tell the room (or, ``member_moderated``, the one member concerned: only their
+        channels pass it on) what an organiser did."""
+        notice = moderation_notice(change)
+        if notice is not None:
+            await self._endpoint.broadcast(event_topic(event_id), *notice)
 
     async def notifications(self, notifications: Sequence[Notification]) -> None:
         """Push each to ``user:<user_id>``: whoever of them is online gets it now; the others

@@ -15,6 +15,7 @@ from server.chat.guessing import ClaimGuard
 from server.chat.limits import ChatLimits, RateLimiter, Throttle
 from server.chat.message_limit import LocalMessageLimit, MessageLimit
 from server.chat.moderation import Moderation
+from server.chat.moderation_sync import ModerationSync
 from server.chat.presence import RoomPresence
 from server.chat.relay import MessageRelay
 from server.chat.writer import MessageWriter
@@ -35,6 +36,8 @@ class ChatContext:
     """Likewise: the node's group-commit writer, started with the database."""
     relay: MessageRelay | None = None
     """Cluster mode: stored messages reach the rooms through it, in seq order."""
+    moderation_sync: ModerationSync | None = None
+    """Cluster mode: organisers' actions reach every node's memory and members."""
 
     def __post_init__(self) -> None:
         self.claim_guard = ClaimGuard(self.clock)

@@ -103,7 +103,7 @@ class EventChannel(Channel):
                 return Error(refusal)
         if chat.relay is not None:
             # Before the messages are read: what is stored after the facts comes in order.
-            chat.relay.watch(self.topic, facts.room.id, facts.room.last_seq)
+            chat.relay.watch(self.topic, facts.room.id, facts.room.last_seq, rules.hidden_seqs)
         async with chat.db.read() as conn:
             messages, more = await _join_messages(conn, facts.room, request.after_seq)
         # Removed while this join was reading? (From here to the subscription nothing

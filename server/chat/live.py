@@ -71,7 +71,7 @@ class ChatRealtime:
         async def deliver(outcome: Outcome) -> None:
             if isinstance(outcome, StoredMessage) and outcome.created:
                 encoded = json_dumps(render.message(outcome.message))
-                await self._announcer.new_message(event_id, encoded)
+                await self._announcer.new_message(event_id, outcome.message.seq, encoded)
             if not decided.done():  # (the caller may have gone)
                 decided.set_result(outcome)
 
@@ -81,7 +81,12 @@ class ChatRealtime:
     async def room_moderated(self, state: RoomModeration, change: ModerationChange | None) -> None:
         # Enforced from now on (before anyone is told), then announced.
         self._context.moderation.offer(state)
-        if change is not None:
+        sync = self._context.moderation_sync
+        if sync is not None:
+            # Several nodes: each enforces the new state, then tells its own members (this
+            # one did as it took the state, see server.chat.moderation_sync).
+            await sync.published(state)
+        elif change is not None:
             await self._announcer.moderated(state.event_id, change)
 
     def online_count(self, event_id: EventId) -> int:

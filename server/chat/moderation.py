@@ -7,7 +7,9 @@ organiser's action commits (the REST call hands the room's new state over, see
 ``ChatRealtime.room_moderated``). The database stays the authority: every stored state has a
 version (``chat_rooms.moderation_version``), and a node only ever replaces its copy by a
 newer one, so a load racing with an action cannot install the older state. With several
-nodes, a node that hears of a version it does not have reloads the room (``reload``).
+nodes, a node that hears of a version it does not have reloads the room (``reload``), and
+``on_change`` tells its own members what the newer state changed
+(``server.chat.moderation_sync``).
 
 Slow mode is per member per room: the time of each member's last accepted post, kept in
 memory like the other rate limits (several nodes each hold their own).
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,6 +83,9 @@ class Moderation:
         self._rooms: collections.OrderedDict[RoomId, RoomRules] = collections.OrderedDict()
         self._loading: dict[RoomId, asyncio.Future[RoomRules]] = {}
         self._last_post: dict[tuple[RoomId, UserId], datetime] = {}
+        self.on_change: Callable[[RoomRules, RoomRules, RoomModeration], None] | None = None
+        """Called with ``(before, after, state)`` when a newer state replaces a room's
+        rules this node had (not at a room's first load)."""
 
     # ----------------------------------------------------------------- the rules
 
@@ -115,10 +120,12 @@ class Moderation:
         current = self._rooms.get(state.room_id)
         if current is not None and current.version > state.version:
             return
-        self._rooms[state.room_id] = RoomRules.of(state)
+        rules = self._rooms[state.room_id] = RoomRules.of(state)
         self._rooms.move_to_end(state.room_id)
         while len(self._rooms) > self._max_rooms:
             self._rooms.popitem(last=False)
+        if current is not None and current.version < state.version and self.on_change:
+            self.on_change(current, rules, state)
 
     async def reload(self, db: Database, room_id: RoomId, version: int) -> None:
         """Another node changed the room (to ``version``): reload it if this node has it and

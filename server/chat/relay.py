@@ -16,6 +16,15 @@ takes it there and delivers to the room's local clients in order:
   a lost broadcast of a room's newest message has nothing behind it to reveal it;
 * an earlier seq (delivered already, from the database) is dropped.
 
+Every stored message takes this way, an organiser's announcement (stored through the node's
+writer with the room's next seq) as much as a member's post.
+
+**Hidden messages.** An organiser's hiding reaches each node's relay (``hide``, from the
+node's moderation, see ``server.chat.moderation_sync``) and is told in the room's order: a
+message delivered already is followed by ``message_hidden``; one held, or still to come, is
+delivered without its content (as the database serves it, and as a gap fill reads it). So
+no member receives the content of a message after it was hidden on any node.
+
 A room is relayed on a node from its first member's join there until no member is left. The
 node that stored a message hands it to its own relay at once, with no trip through Redis.
 """
@@ -24,18 +33,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from phxpy import Endpoint, RawJSON
 from phxpy.pubsub import Broadcast
 from phxpy.serializer import json_dumps
 from server import render
+from server.chat.announce import MESSAGE_HIDDEN, NEW_MESSAGE
 from server.db import messages as message_store
 from server.db import rooms as room_store
 from server.db.database import Database
-from server.domain import RoomId
+from server.domain import MessageId, RoomId
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +69,14 @@ class RelayStats:
     """Database reads that closed a gap."""
     filled: int = 0
     """Messages delivered from the database rather than from their broadcast."""
+    hidden: int = 0
+    """Messages an organiser hid, told to the room's members on this node."""
 
 
 class _Room:
     """One relayed room on this node; the subscriber of its relay topic."""
 
-    __slots__ = ("closed", "filler", "held", "next", "relay", "room_id", "topic")
+    __slots__ = ("closed", "filler", "held", "hidden", "next", "relay", "room_id", "topic")
 
     def __init__(self, relay: MessageRelay, topic: str, room_id: RoomId, next_seq: int) -> None:
         self.relay = relay
@@ -70,6 +84,8 @@ class _Room:
         self.room_id = room_id
         self.next = next_seq
         self.held: dict[int, bytes] = {}
+        self.hidden: set[int] = set()
+        """Seqs of the room hidden from then on (delivered without their content)."""
         self.filler: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -94,8 +110,12 @@ class MessageRelay:
         self.check_every = check_every
         self.stats = RelayStats()
         self._rooms: dict[str, _Room] = {}
+        self._by_id: dict[RoomId, _Room] = {}
         self._db: Database | None = None
         self._checker: asyncio.Task[None] | None = None
+        self.on_moderation_version: Callable[[RoomId, int], None] | None = None
+        """Told each relayed room's moderation version at every check (so a node that
+        missed an organiser's action catches up)."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -114,18 +134,24 @@ class MessageRelay:
 
     # -------------------------------------------------------------------- rooms
 
-    def watch(self, topic: str, room_id: RoomId, last_seq: int) -> None:
+    def watch(
+        self, topic: str, room_id: RoomId, last_seq: int, hidden_seqs: Iterable[int] = ()
+    ) -> None:
         """A member joins ``topic`` on this node; ``last_seq`` is the room's newest message
-        as the join read it (the join's reply carries it and the older ones)."""
+        as the join read it (the join's reply carries it and the older ones), and
+        ``hidden_seqs`` what the node's moderation says is hidden."""
         if topic in self._rooms:
             return
-        room = self._rooms[topic] = _Room(self, topic, room_id, last_seq + 1)
+        room = self._rooms[topic] = self._by_id[room_id] = _Room(self, topic, room_id, last_seq + 1)
+        room.hidden.update(seq for seq in hidden_seqs if seq > last_seq)
         self._endpoint.pubsub.subscribe(RELAY_PREFIX + topic, room)
 
     def _forget(self, room: _Room) -> None:
         room.closed = True
         if self._rooms.get(room.topic) is room:
             del self._rooms[room.topic]
+        if self._by_id.get(room.room_id) is room:
+            del self._by_id[room.room_id]
         self._endpoint.pubsub.unsubscribe(RELAY_PREFIX + room.topic, room)
         if room.filler is not None:
             room.filler.cancel()
@@ -135,12 +161,28 @@ class MessageRelay:
         to every other node's."""
         await self._endpoint.broadcast(RELAY_PREFIX + topic, str(seq), RawJSON(body))
 
+    def hide(self, room_id: RoomId, seq: int, message_id: MessageId) -> None:
+        """An organiser hid the room's message ``seq``: tell this node's members in order."""
+        room = self._by_id.get(room_id)
+        if room is None or seq in room.hidden:
+            return
+        room.hidden.add(seq)
+        if seq < room.next:
+            self.stats.hidden += 1
+            self._deliver_local(
+                Broadcast(room.topic, MESSAGE_HIDDEN, {"id": message_id, "seq": seq})
+            )
+        elif seq in room.held:
+            room.held[seq] = _without_content(room.held[seq])
+
     # ------------------------------------------------------------------ ordering
 
     def arrived(self, room: _Room, seq: int, body: bytes) -> None:
         if seq < room.next:
             self.stats.duplicates += 1
             return
+        if seq in room.hidden:
+            body = _without_content(body)
         if seq > room.next:
             if seq not in room.held:
                 room.held[seq] = body
@@ -153,7 +195,7 @@ class MessageRelay:
     def _send(self, room: _Room, body: bytes) -> None:
         room.next += 1
         self.stats.delivered += 1
-        self._deliver_local(Broadcast(room.topic, "new_message", RawJSON(body)))
+        self._deliver_local(Broadcast(room.topic, NEW_MESSAGE, RawJSON(body)))
 
     def _drain(self, room: _Room) -> None:
         held = room.held
@@ -199,6 +241,8 @@ class MessageRelay:
         for message in missing:
             if message.seq == room.next:
                 self.stats.filled += 1
+                if message.seq in room.hidden:  # hidden since it was read
+                    message = dataclasses.replace(message, hidden=True)
                 self._send(room, json_dumps(render.message(message)))
         self._drain(room)
         if not missing and room.held:
@@ -227,8 +271,20 @@ class MessageRelay:
         if not rooms or self._db is None:
             return
         async with self._db.read() as conn:
-            last = await room_store.last_seqs(conn, [room.room_id for room in rooms])
+            marks = await room_store.room_marks(conn, [room.room_id for room in rooms])
         for room in rooms:
-            newest = last.get(room.room_id)
-            if newest is not None and newest >= room.next:
-                self._fill_soon(room, newest)
+            mark = marks.get(room.room_id)
+            if mark is None:
+                continue
+            if mark.last_seq >= room.next:
+                self._fill_soon(room, mark.last_seq)
+            if self.on_moderation_version is not None:
+                self.on_moderation_version(room.room_id, mark.moderation_version)
+
+
+def _without_content(body: bytes) -> bytes:
+    """A stored message's JSON as a hidden one is served (``render.message``)."""
+    message = json.loads(body)
+    message["content"] = ""
+    message["hidden"] = True
+    return json_dumps(message)

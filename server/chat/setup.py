@@ -18,6 +18,7 @@ from server.chat.context import CHAT_CONTEXT, ChatContext
 from server.chat.limits import ChatLimits
 from server.chat.live import ChatRealtime
 from server.chat.message_limit import SharedMessageLimit
+from server.chat.moderation_sync import ModerationSync
 from server.chat.relay import MessageRelay
 from server.chat.schedule import RoomScheduler
 from server.chat.socket import UserSocket
@@ -93,11 +94,14 @@ def install_chat(
     shared_limit: SharedMessageLimit | None = None
     if cluster is not None:
         assert settings.redis_url is not None
-        context.relay = MessageRelay(endpoint, cluster.pubsub.deliver_local)
+        relay = context.relay = MessageRelay(endpoint, cluster.pubsub.deliver_local)
+        context.moderation_sync = ModerationSync(
+            endpoint, context.moderation, relay, cluster.pubsub.deliver_local, clock
+        )
         context.message_limit = shared_limit = SharedMessageLimit(
             settings.redis_url, context.message_limiter
         )
-    announcer = Announcer(endpoint, on_notifications=on_notifications)
+    announcer = Announcer(endpoint, on_notifications=on_notifications, relay=context.relay)
     scheduler = RoomScheduler(
         clock, announcer, webhook=settings.webhook is not None, cluster=cluster is not None
     )
@@ -113,6 +117,8 @@ def install_chat(
             await cluster.start()
         if context.relay is not None:
             context.relay.start(context.database)
+        if context.moderation_sync is not None:
+            context.moderation_sync.start(context.database)
         writer = context.message_writer = MessageWriter(context.database, clock)
         writer.start()
         await scheduler.start(context.database)
@@ -124,6 +130,8 @@ def install_chat(
             # Every message already accepted is stored and answered before the database
             # closes.
             await writer.stop()
+            if context.moderation_sync is not None:
+                await context.moderation_sync.stop()
             if context.relay is not None:
                 await context.relay.stop()
             if shared_limit is not None:

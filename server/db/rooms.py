@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from server.db.database import Connection, Row
 from server.db.sql import POSTGRESQL, Sql
@@ -22,10 +23,20 @@ ROOM_COLUMNS = """
 
 _BY_ID = Sql(f"SELECT {ROOM_COLUMNS} FROM chat_rooms WHERE id = $1")
 _BY_EVENT = Sql(f"SELECT {ROOM_COLUMNS} FROM chat_rooms WHERE event_id = $1")
-_LAST_SEQS_PG = Sql("SELECT id, last_seq FROM chat_rooms WHERE id = ANY($1::text[])")
-_LAST_SEQS_SQLITE = Sql(
-    "SELECT id, last_seq FROM chat_rooms WHERE id IN (SELECT value FROM json_each($1))"
+_MARKS_PG = Sql(
+    "SELECT id, last_seq, moderation_version FROM chat_rooms WHERE id = ANY($1::text[])"
 )
+_MARKS_SQLITE = Sql(
+    "SELECT id, last_seq, moderation_version FROM chat_rooms "
+    "WHERE id IN (SELECT value FROM json_each($1))"
+)
+
+
+class RoomMarks(NamedTuple):
+    """Where a room stands: its newest message's seq and its moderation's version."""
+
+    last_seq: int
+    moderation_version: int
 
 
 def room_from_row(row: Row) -> ChatRoom:
@@ -56,12 +67,14 @@ async def get_room_for_event(conn: Connection, event_id: EventId) -> ChatRoom:
     return room_from_row(row)
 
 
-async def last_seqs(conn: Connection, room_ids: list[RoomId]) -> dict[RoomId, int]:
-    """The seq of each room's newest message (rooms that no longer exist are left out)."""
+async def room_marks(conn: Connection, room_ids: list[RoomId]) -> dict[RoomId, RoomMarks]:
+    """Where each room stands, in one query (rooms that no longer exist are left out)."""
     if not room_ids:
         return {}
     if conn.dialect == POSTGRESQL:
-        rows = await conn.fetch(_LAST_SEQS_PG, room_ids)
+        rows = await conn.fetch(_MARKS_PG, room_ids)
     else:
-        rows = await conn.fetch(_LAST_SEQS_SQLITE, json.dumps(room_ids))
-    return {row["id"]: int(row["last_seq"]) for row in rows}
+        rows = await conn.fetch(_MARKS_SQLITE, json.dumps(room_ids))
+    return {
+        row["id"]: RoomMarks(int(row["last_seq"]), int(row["moderation_version"])) for row in rows
+    }

@@ -292,3 +292,161 @@ async def test_a_node_without_redis_is_unhealthy_until_it_returns(
     assert await healthz(cluster.http, single) == 200  # one process needs no Redis
     await cluster.redis.start()
     await until_health(cluster, node, 200)
+
+
+async def moderate(
+    cluster: ClusterWorld, node: Any, event: dict[str, Any], action: str, body: dict[str, Any]
+) -> Any:
+    path = f"/api/events/{event['id']}/moderation/{action}"
+    return (await cluster.api(node).post(path, body, service=True, expected=200))["data"]
+
+
+async def test_an_organisers_action_on_one_node_holds_on_every_node(
+    cluster: ClusterWorld, phoenixjs: PhoenixJS
+) -> None:
+    """Mute, slow mode and removal taken through A are enforced by B from its memory, and
+    B's members are told once, only when B enforces them."""
+    a, b = await cluster.node(), await cluster.node()
+    event = await cluster.open_event(a)
+    topic = topic_of(event)
+    on_a, _ = await cluster.member(phoenixjs, a, event["id"])
+    bob, bob_user = await cluster.member(phoenixjs, b, event["id"])
+    carol, carol_user = await cluster.member(phoenixjs, b, event["id"])
+    assert (await bob.push(topic, "new_message", {"content": "hi"}))["status"] == "ok"
+
+    # A mute through A: Bob, on B, is told, and B refuses his next post.
+    muted = await moderate(
+        cluster, a, event, "mute", {"user_id": bob_user.id, "duration_seconds": 600}
+    )
+    until = muted["moderation"]["mutes"][0]["until"]
+    told = await bob.expect(event="message", topic=topic, name="muted")
+    assert told["payload"] == {"until": until}
+    refused = await bob.push(topic, "new_message", {"content": "but why"})
+    assert refused["response"] == {"reason": "muted", "until": until}
+
+    # Slow mode through A: B's members are told, and B holds Carol to it.
+    await moderate(cluster, a, event, "slow_mode", {"seconds": 60})
+    for client in (carol, on_a):
+        told = await client.expect(event="message", topic=topic, name="slow_mode")
+        assert told["payload"] == {"seconds": 60}
+    assert (await carol.push(topic, "new_message", {"content": "one"}))["status"] == "ok"
+    too_soon = await carol.push(topic, "new_message", {"content": "two"})
+    assert too_soon["response"]["reason"] == "slow mode"
+
+    # A removal through A closes Carol's channel on B; B refuses her rejoin.
+    await moderate(cluster, a, event, "remove", {"user_id": carol_user.id, "reason": "rude"})
+    told = await carol.expect(event="message", topic=topic, name="removed")
+    assert told["payload"] == {"reason": "rude"}
+    await carol.expect(event="channel_close", topic=topic)
+    await on_a.expect(event="presence_leave", key=carol_user.id)
+    again = await carol.join(topic, {})
+    assert (again["status"], again["response"]) == ("error", {"reason": "removed"})
+    await carol.leave(topic)
+
+    # Unmuted through B this time: A never heard of Bob's mute in its memory but enforces
+    # the room's state all the same, and Bob posts again.
+    await moderate(cluster, b, event, "unmute", {"user_id": bob_user.id})
+    await bob.expect(event="message", topic=topic, name="unmuted")
+    await moderate(cluster, b, event, "slow_mode", {"seconds": 0})
+    await bob.expect(
+        lambda e: e["payload"] == {"seconds": 0}, event="message", topic=topic, name="slow_mode"
+    )
+    assert (await bob.push(topic, "new_message", {"content": "thanks"}))["status"] == "ok"
+    # Each notice reached each member once.
+    for client, name, count in ((bob, "muted", 1), (bob, "unmuted", 1), (carol, "removed", 1)):
+        assert len(client.events_since(0, event="message", topic=topic, name=name)) == count
+    assert not on_a.events_since(0, event="message", name="muted")
+
+
+async def test_announcements_and_hidden_messages_keep_the_rooms_order_on_every_node(
+    cluster: ClusterWorld, phoenixjs: PhoenixJS
+) -> None:
+    """Announcements through A while members on A and B post: one seq order everywhere. A
+    message hidden through A is announced on B once, and B's history serves it without its
+    content."""
+    a, b = await cluster.node(), await cluster.node()
+    event = await cluster.open_event(a)
+    topic = topic_of(event)
+    on_a, _ = await cluster.member(phoenixjs, a, event["id"])
+    on_b, reader = await cluster.member(phoenixjs, b, event["id"])
+    watcher, _ = await cluster.member(phoenixjs, b, event["id"], version="1.7")
+    spam = await on_a.push(topic, "new_message", {"content": "cheap tickets at example.com"})
+    spam_message = spam["response"]["message"]
+    await all_seen([on_a, on_b, watcher], topic, 1)
+
+    path = f"/api/events/{event['id']}/announcements"
+    api = cluster.api(a)
+    announcing = asyncio.gather(
+        *(
+            api.post(
+                path,
+                {"content": f"notice {n}", "client_id": f"n{n}"},
+                service=True,
+                expected=201,
+            )
+            for n in range(10)
+        )
+    )
+    await asyncio.gather(post_many(on_a, topic, 40, "a"), post_many(on_b, topic, 40, "b"))
+    announced = await announcing
+    await all_seen([on_a, on_b, watcher], topic, 91)
+    organiser = [
+        e["payload"]["seq"]
+        for e in watcher.events_since(0, event="message", topic=topic, name="new_message")
+        if e["payload"]["author_role"] == "organiser"
+    ]
+    assert sorted(organiser) == sorted(reply["data"]["seq"] for reply in announced)
+
+    hidden = await moderate(cluster, a, event, "hide", {"message_id": spam_message["id"]})
+    assert [h["seq"] for h in hidden["moderation"]["hidden_messages"]] == [1]
+    for client in (on_a, on_b, watcher):
+        told = await client.expect(event="message", topic=topic, name="message_hidden")
+        assert told["payload"] == {"id": spam_message["id"], "seq": 1}
+    # A round trip through B after it: nothing more was told.
+    history = await on_b.push(topic, "history", {"before": 2})
+    [first] = history["response"]["messages"]
+    assert (first["seq"], first["hidden"], first["content"]) == (1, True, "")
+    for client in (on_a, on_b, watcher):
+        assert len(client.events_since(0, event="message", name="message_hidden")) == 1
+    rest = await cluster.api(b).get(
+        f"/api/events/{event['id']}/messages?before=2", token=reader.token, expected=200
+    )
+    assert [(m["seq"], m["hidden"], m["content"]) for m in rest["data"]] == [(1, True, "")]
+
+
+async def test_a_big_rooms_count_is_the_clusters(
+    cluster: ClusterWorld, phoenixjs: PhoenixJS
+) -> None:
+    """Above PRESENCE_LIST_LIMIT members online across the nodes, every member on every
+    node switches to count mode once and hears the cluster's count, once per change."""
+    small = {"PRESENCE_LIST_LIMIT": "2"}
+    a, b = await cluster.node(**small), await cluster.node(**small)
+    event = await cluster.open_event(a)
+    topic = topic_of(event)
+    first, alice = await cluster.member(phoenixjs, a, event["id"])
+    second, bob = await cluster.member(phoenixjs, b, event["id"])
+    for client in (first, second):
+        await client.expect(
+            lambda e: set(e["list"]) == {alice.id, bob.id}, event="presence_sync", topic=topic
+        )
+    third, _ = await cluster.member(phoenixjs, b, event["id"])
+    for client in (first, second, third):
+        await client.expect(
+            lambda e: e["payload"] == {"online": 3}, event="message", name="presence_count"
+        )
+    fourth, _ = await cluster.member(phoenixjs, a, event["id"])
+    assert fourth  # joined: the reply said so
+    for client in (first, second, third, fourth):
+        await client.expect(
+            lambda e: e["payload"] == {"online": 4}, event="message", name="presence_count"
+        )
+    for client in (first, second, third):
+        modes = client.events_since(0, event="message", name="presence_mode")
+        assert [m["payload"] for m in modes] == [{"mode": "count"}]
+    # REST on either node counts the whole room.
+    for node in (a, b):
+        people = await cluster.api(node).get(
+            f"/api/events/{event['id']}/participants", service=True, expected=200
+        )
+        assert people["online_count"] == 4, people
+        assert all(person["online"] for person in people["data"])
