@@ -32,9 +32,11 @@ def missing_reason() -> str | None:
 
 
 class RedisServer:
-    def __init__(self, port: int, log: Path) -> None:
+    def __init__(self, port: int, log: Path, options: tuple[str, ...] = ()) -> None:
         self.port = port
         self.log = log
+        self.options = options
+        """More redis-server options (``--requirepass``, say)."""
         self.process: asyncio.subprocess.Process | None = None
 
     @property
@@ -57,6 +59,7 @@ class RedisServer:
                 "no",
                 "--protected-mode",
                 "no",
+                *self.options,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
             )
@@ -74,7 +77,8 @@ class RedisServer:
         try:
             writer.write(b"PING\r\n")
             await writer.drain()
-            return (await reader.readline()).startswith(b"+PONG")
+            # Up: it answers, even if only to say that it wants a password.
+            return (await reader.readline()).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
         finally:
@@ -102,11 +106,11 @@ class RedisServer:
 
 
 @asynccontextmanager
-async def redis_server(log_dir: Path) -> AsyncIterator[RedisServer]:
+async def redis_server(log_dir: Path, *options: str) -> AsyncIterator[RedisServer]:
     reason = missing_reason()
     if reason is not None:
         pytest.skip(reason)
-    server = RedisServer(free_port(), log_dir / "redis.log")
+    server = RedisServer(free_port(), log_dir / "redis.log", options)
     await server.start()
     try:
         yield server

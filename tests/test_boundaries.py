@@ -73,7 +73,7 @@ NO_IO = {"asyncio", "aiohttp", "socket", "time", "selectors", "threading"}
 # Request types for the type checker; nothing else needs it.
 AIOHTTP_AT_RUNTIME = {"web", "testing"}
 AIOHTTP_TYPES_ONLY = {"socket", "channel"}
-# The Redis client is an optional extra: one module talks to Redis, and nothing outside
+# Redis's reply parser is an optional extra: one module talks to Redis, and nothing outside
 # phxpy.cluster reaches it (``import phxpy`` works without it).
 REDIS_MODULES = {"cluster.link"}
 
@@ -265,7 +265,7 @@ def test_phxpy_needs_only_the_standard_library_and_aiohttp() -> None:
     """What phxpy's own distribution declares: aiohttp, nothing else (never the server or
     its stack); the ``redis`` extra in its one module."""
     for name, module in MODULES.items():
-        allowed = {"aiohttp", "redis"} if name in REDIS_MODULES else {"aiohttp"}
+        allowed = {"aiohttp", "hiredis"} if name in REDIS_MODULES else {"aiohttp"}
         foreign = set(module.external) - set(sys.stdlib_module_names) - allowed
         assert not foreign, f"phxpy.{name} imports {sorted(foreign)}"
 
@@ -275,7 +275,7 @@ def test_only_the_cluster_reaches_redis() -> None:
         if name.startswith("cluster"):
             continue
         _, external = reached(name)
-        assert "redis" not in external, f"phxpy.{name} reaches redis"
+        assert "hiredis" not in external, f"phxpy.{name} reaches hiredis"
 
 
 def test_the_cluster_uses_no_transport() -> None:

@@ -67,11 +67,11 @@ async def test_phxpy_installs_alone_and_runs_the_embedding_example(tmp_path: Pat
         cwd=tmp_path,
     )
     assert code == 0, output
-    # aiohttp alone; the Redis client only with the "redis" extra (phxpy.cluster).
+    # aiohttp alone; Redis's reply parser only with the "redis" extra (phxpy.cluster).
     required = json.loads(output.splitlines()[-1])
     assert [r for r in required if "extra ==" not in r] == ["aiohttp<4,>=3.9"], output
     assert all('extra == "redis"' in r for r in required if "extra ==" in r), output
-    for name in (*SERVICE_STACK, "redis"):  # the service, its stack and the extra stay out
+    for name in (*SERVICE_STACK, "hiredis"):  # the service, its stack and the extra stay out
         code, output = await run(python, "-c", f"import {name}", cwd=tmp_path)
         assert code == 1 and f"ModuleNotFoundError: No module named '{name}'" in output, output
 

@@ -66,6 +66,12 @@ def encode(node: str, seq: int, kind: str, args: tuple[Any, ...] = (), body: byt
     return b"".join((json_dumps([VERSION, node, seq, kind, *args]), b"\n", body))
 
 
+def header_prefix(node: str) -> bytes:
+    """How every envelope of ``node`` begins (``[1,"<node>",``): a node drops its own
+    without decoding them."""
+    return json_dumps([VERSION, node])[:-1] + b","
+
+
 def decode(data: bytes) -> Envelope:
     """Raises :class:`~phxpy.errors.InvalidMessage` for anything that is not an envelope of
     this version."""

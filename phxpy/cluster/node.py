@@ -204,6 +204,9 @@ class RedisCluster:
         self._replicas: PresenceReplicas | None = None
         self._up_since: float | None = None
         self._own_echo = 0.0
+        """When this node last heard its own envelopes back (checked at each tick)."""
+        self._echoed = False
+        self._own_prefix = env.header_prefix(self.node)
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
@@ -295,6 +298,11 @@ class RedisCluster:
     # ------------------------------------------------------------------ receiving
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
+        if data.startswith(self._own_prefix):
+            # This node's own envelope, back from Redis: proof that the subscription
+            # listens, and nothing else (no need to decode it).
+            self._echoed = True
+            return
         try:
             envelope = env.decode(data)
         except InvalidMessage:
@@ -302,7 +310,7 @@ class RedisCluster:
             return
         node = envelope.node
         if node == self.node:
-            self._own_echo = self.clock.now()
+            self._echoed = True
             return
         kind = envelope.kind
         try:
@@ -417,7 +425,9 @@ class RedisCluster:
         if not self.link.connected:
             return
         self._publish_shared(env.HEARTBEAT)
-        if now - self._own_echo > 3 * self.heartbeat:
+        if self._echoed:
+            self._own_echo, self._echoed = now, False
+        elif now - self._own_echo > 3 * self.heartbeat:
             log.warning("no echo of this node's heartbeats: subscribing again")
             self._own_echo = now
             self.link.recycle()

@@ -20,6 +20,7 @@ import pytest
 import phxpy
 from phxpy.cluster import RedisCluster
 from phxpy.cluster import envelope as env
+from phxpy.cluster.link import Address, RedisLink
 from tests.balancer import HttpBalancer
 from tests.phoenixjs import Client, MakeTwin, PhoenixJS, Twin, ws_url
 from tests.redis_server import RedisServer, redis_server, shared_redis_url
@@ -261,3 +262,61 @@ def test_envelopes_round_trip() -> None:
     assert (decoded.node, decoded.seq, decoded.kind) == ("node", 7, env.BROADCAST)
     assert decoded.args == ("room:x", "shout", 0)
     assert decoded.body == b'{"a":"\\n"}'
+
+
+def test_redis_urls() -> None:
+    assert Address.parse("redis://127.0.0.1:6390/0") == Address("127.0.0.1", 6390)
+    assert Address.parse("redis://:s%40cret@cache.internal/3") == Address(
+        "cache.internal", 6379, password="s@cret"
+    )
+    assert Address.parse("rediss://chat:pw@cache.internal:6380") == Address(
+        "cache.internal", 6380, tls=True, username="chat", password="pw"
+    )
+    assert Address.parse("unix:///run/redis.sock?password=pw") == Address(
+        path="/run/redis.sock", password="pw"
+    )
+    with pytest.raises(ValueError, match="not a Redis URL"):
+        Address.parse("http://user:pw@cache.internal")
+
+
+async def test_a_link_to_a_redis_that_wants_a_password(tmp_path: Path) -> None:
+    """The right password: messages flow. A wrong one: the link never comes up, what is
+    published is counted as lost, and nothing raises."""
+    async with redis_server(tmp_path, "--requirepass", "open sesame") as server:
+        got: list[bytes] = []
+
+        def link(url: str) -> RedisLink:
+            nothing = lambda: None  # noqa: E731
+            return RedisLink(url, [b"ch"], lambda _, data: got.append(data), nothing, nothing)
+
+        url = f"redis://:open%20sesame@127.0.0.1:{server.port}/0"
+        good = link(url)
+        good.start()
+        await until(lambda: good.connected)
+        for n in range(3):
+            good.publish(b"ch", b"message %d" % n)
+        await until(lambda: len(got) == 3)
+        assert got == [b"message 0", b"message 1", b"message 2"]
+        assert good.stats.published == 3 and good.stats.pipelines == 1
+
+        bad = link(url.replace("open%20sesame", "guess"))
+        bad.start()
+        bad.publish(b"ch", b"never")
+        await bad.flushed()
+        assert (bad.connected, bad.stats.published, bad.stats.publish_failures) == (False, 0, 1)
+        await good.stop()
+        await bad.stop()
+        assert got == [b"message 0", b"message 1", b"message 2"]
+
+
+async def test_what_is_not_an_envelope_is_counted_and_dropped(
+    nodes: NodeFactory, phoenixjs: PhoenixJS
+) -> None:
+    a, b = await two(nodes)
+    on_b = await member(phoenixjs, b, "bob")
+    for garbage in (b"", b"no header", b'[2,"x",1,"b"]\n', b"\xff\xfe\n", b'[1,"x",1,"b"]\n'):
+        a.cluster.link.publish(a.cluster._shared, garbage)
+    await a.twin.broadcast("room:lobby", "shout", {"still": "here"})
+    got = await on_b.expect(event="message", name="shout")
+    assert got["payload"] == {"still": "here"}
+    assert b.cluster.stats.invalid == 5
