@@ -4,6 +4,7 @@
     .venv/bin/python bench/chat.py --quick           # a smoke run of a few seconds
     .venv/bin/python bench/chat.py --db postgres --rates 1000,5000 --seconds 5
     .venv/bin/python bench/chat.py --profile         # py-spy records the server (if installed)
+    .venv/bin/python bench/chat.py --nodes 1,2       # one process, then two sharing Redis
 
 ``python -m server`` runs pinned to one core with its default settings but for the chat's
 per-user message limit (raised, so a few hundred members can offer thousands of messages a
@@ -21,6 +22,14 @@ each run in a fresh schema.
   messages per second, ack p50/p99, server CPU per stored message, and what the members saw:
   every member must get every seq of its room once, in order (lost / duplicated / out of
   order must be 0).
+
+**Several nodes** (``--nodes 2``, or ``--nodes 1,2`` for both side by side): that many
+``python -m server`` processes in cluster mode, sharing the PostgreSQL schema and a
+redis-server of the run, one per core; every room has members on every node (a room's
+members are dealt to the nodes in turn), so each message is stored by one node and reaches
+the room's members on the other through Redis and the rooms' relay: the order and loss
+checks above then cover the cross-node path. The Node process and Redis are left unpinned
+(two cores for three busy processes); server CPU is then every node's plus Redis's.
 
 Server CPU is read from /proc around each phase, so it is the server's own time whatever
 else the machine does. The machine is shared: compare figures from one run.
@@ -53,6 +62,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
+from bench.redisproc import Redis  # noqa: E402
 from bench.sysinfo import cpu_seconds, machine, raise_fd_limit  # noqa: E402
 
 LOADGEN = ROOT / "bench" / "chat_load.mjs"
@@ -72,6 +82,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--joiners", type=int, default=1000)
     p.add_argument("--server-root", type=Path, default=ROOT, help="run the server from here")
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
+    p.add_argument(
+        "--nodes",
+        default="1",
+        help="server processes (cluster mode above 1, PostgreSQL only); 1,2 runs both",
+    )
     p.add_argument("--quick", action="store_true")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args(argv)
@@ -146,8 +161,70 @@ class Server:
             await asyncio.wait_for(profile.wait(), 30)
 
 
+@dataclass
+class Servers:
+    """The nodes of one run (one, or several sharing Redis), seen as one service."""
+
+    nodes: list[Server]
+    redis: Redis | None = None
+
+    def cpu(self) -> float:
+        """Every node's CPU time, and Redis's."""
+        return sum(node.cpu() for node in self.nodes) + (self.redis.cpu() if self.redis else 0)
+
+    @property
+    def first(self) -> Server:
+        return self.nodes[0]
+
+    def node_for(self, index: int, rooms: int) -> Server:
+        """The node of member ``index`` (members go to rooms in turn): a room's members are
+        dealt to the nodes in turn too."""
+        return self.nodes[(index // rooms) % len(self.nodes)]
+
+    async def start_profile(self, output: Path | None) -> None:
+        for n, node in enumerate(self.nodes):
+            await node.start_profile(output and output.with_suffix(f".node{n}{output.suffix}"))
+
+    async def stop_profile(self) -> None:
+        for node in self.nodes:
+            await node.stop_profile()
+
+
 @asynccontextmanager
-async def run_server(root: Path, database_url: str, core: int | None) -> Any:
+async def run_servers(
+    root: Path, database_url: str, cores: tuple[int | None, int | None], count: int
+) -> Any:
+    """``count`` nodes; more than one share a redis-server of their own and run one per
+    core (the load generator then shares the cores with them)."""
+    if count == 1:
+        async with run_server(root, database_url, cores[0]) as server:
+            yield Servers([server])
+        return
+    redis = Redis()
+    url = await redis.start()
+    try:
+        async with AsyncExitStack() as stack:
+            usable = [c for c in cores if c is not None]
+            nodes = [
+                await stack.enter_async_context(
+                    run_server(
+                        root,
+                        database_url,
+                        usable[n % len(usable)] if usable else None,
+                        {"REDIS_URL": url},
+                    )
+                )
+                for n in range(count)
+            ]
+            yield Servers(nodes, redis)
+    finally:
+        await redis.stop()
+
+
+@asynccontextmanager
+async def run_server(
+    root: Path, database_url: str, core: int | None, extra: dict[str, str] | None = None
+) -> Any:
     port = free_port()
     env = {
         **os.environ,
@@ -169,6 +246,7 @@ async def run_server(root: Path, database_url: str, core: int | None) -> Any:
         "SOCKET_FRAMES_PER_SECOND": "100000",
         "SOCKET_BYTES_PER_SECOND": str(1024**3),
         "PYTHONPATH": str(root),
+        **(extra or {}),
     }
 
     def pin() -> None:
@@ -314,6 +392,8 @@ class LoadGen:
     @classmethod
     @asynccontextmanager
     async def start(cls, core: int | None) -> Any:
+        """The Node process, pinned to ``core`` (None: wherever the kernel puts it)."""
+
         def pin() -> None:
             if core is not None:
                 os.sched_setaffinity(0, {core})
@@ -342,7 +422,7 @@ class LoadGen:
                     proc.kill()
                     await proc.wait()
 
-    async def run(self, server: Server, cmd: str, **fields: Any) -> dict[str, Any]:
+    async def run(self, server: Server | Servers, cmd: str, **fields: Any) -> dict[str, Any]:
         """One command, with the server's CPU time around it."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         cpu0, wall0 = server.cpu(), time.perf_counter()
@@ -366,34 +446,43 @@ class LoadGen:
 @dataclass
 class DbResult:
     db: str
+    nodes: int = 1
     joins: dict[str, Any] = field(default_factory=dict)
     ingest: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def bench_db(
-    kind: str, args: argparse.Namespace, cores: tuple[int | None, int | None]
+    kind: str, args: argparse.Namespace, cores: tuple[int | None, int | None], nodes: int = 1
 ) -> DbResult:
-    result = DbResult(kind)
+    result = DbResult(kind, nodes)
+    label = kind if nodes == 1 else f"{kind}, {nodes} nodes"
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmp:
         profile = None
         if args.profile:
             args.results.mkdir(parents=True, exist_ok=True)
-            profile = args.results / f"chat-{kind}-{time.strftime('%Y%m%d-%H%M%S')}.folded"
-            print(f"[{kind}] profiling the ingest steps into {profile}")
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            profile = args.results / f"chat-{kind}-{nodes}n-{stamp}.folded"
+            print(f"[{label}] profiling the ingest steps into {profile}")
         async with AsyncExitStack() as stack:
             url = await stack.enter_async_context(database(kind, Path(tmp)))
-            server = await stack.enter_async_context(run_server(args.server_root, url, cores[0]))
+            server = await stack.enter_async_context(
+                run_servers(args.server_root, url, cores, nodes)
+            )
             http = await stack.enter_async_context(aiohttp.ClientSession())
-            rest = Rest(http, server.url)
-            print(f"[{kind}] setting up {args.rooms} rooms...", flush=True)
+            rest = Rest(http, server.first.url)
+            print(f"[{label}] setting up {args.rooms} rooms...", flush=True)
             rooms = await make_rooms(rest, args.rooms)
             joiners = await make_members(rest, rooms, max(1, args.joiners // len(rooms)), "j")
             members = await make_members(rest, rooms, args.members, "m")
-            ws = f"ws://{HOST}:{server.port}/socket"
-            load = await stack.enter_async_context(LoadGen.start(cores[1]))
+            for group in (joiners, members):
+                for index, member in enumerate(group):
+                    member["url"] = f"ws://{HOST}:{server.node_for(index, len(rooms)).port}/socket"
+            ws = f"ws://{HOST}:{server.first.port}/socket"
+            # Several nodes take both cores: the load generator goes where there is room.
+            load = await stack.enter_async_context(LoadGen.start(cores[1] if nodes == 1 else None))
 
-            print(f"[{kind}] joins: {len(joiners)} holders...", flush=True)
+            print(f"[{label}] joins: {len(joiners)} holders...", flush=True)
             await load.run(server, "connect", url=ws, members=joiners)
             await server.start_profile(profile and profile.with_suffix(".joins.folded"))
             first = await load.run(server, "join", ticket=True)
@@ -405,9 +494,9 @@ async def bench_db(
             result.joins = {"holders": len(joiners), "first": first, "returning": again}
             for name, phase in (("first join (ticket)", first), ("returning join", again)):
                 errors = f", errors {phase['errors']}" if phase["errors"] else ""
-                print(f"[{kind}]   {name}: {join_line(phase)}{errors}", flush=True)
+                print(f"[{label}]   {name}: {join_line(phase)}{errors}", flush=True)
 
-            print(f"[{kind}] ingest: {len(members)} members in {len(rooms)} rooms...", flush=True)
+            print(f"[{label}] ingest: {len(members)} members in {len(rooms)} rooms...", flush=True)
             await load.run(server, "connect", url=ws, members=members)
             joined = await load.run(server, "join", ticket=True)
             if joined["errors"]:
@@ -418,9 +507,9 @@ async def bench_db(
                 step["acked_per_s"] = step["acked"] / max(step["ack_seconds"], 1e-9)
                 step["cpu_us_per_msg"] = step["server_cpu_s"] / max(1, step["acked"]) * 1e6
                 result.ingest.append(step)
-                print(f"[{kind}]   {ingest_line(step)}", flush=True)
+                print(f"[{label}]   {ingest_line(step)}", flush=True)
                 if step["p99_ms"] is not None and step["p99_ms"] > 5000:
-                    print(f"[{kind}]   saturated; higher rates skipped", flush=True)
+                    print(f"[{label}]   saturated; higher rates skipped", flush=True)
                     break
             await server.stop_profile()
     return result
@@ -449,7 +538,8 @@ def ingest_line(step: dict[str, Any]) -> str:
 def table(results: list[DbResult]) -> str:
     lines = []
     for result in results:
-        lines.append(f"\n{result.db}")
+        nodes = "" if result.nodes == 1 else f", {result.nodes} nodes sharing Redis"
+        lines.append(f"\n{result.db}{nodes}")
         lines.append(
             "| offered msgs/s | acked msgs/s | ack p50 ms | ack p99 ms | server CPU µs/msg "
             "| lost / dup / out of order |"
@@ -471,13 +561,28 @@ def table(results: list[DbResult]) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> list[DbResult]:
+    every_core = os.sched_getaffinity(0)
     cores = pin_cores()
     kinds = {"sqlite": ["sqlite"], "postgres": ["postgres"], "both": ["sqlite", "postgres"]}
     chosen = (
         kinds[args.db] if args.db else (["sqlite", "postgres"] if postgres_url() else ["sqlite"])
     )
-    print(f"chat bench: {chosen}, server on core {cores[0]}, phoenix.js on core {cores[1]}")
-    return [await bench_db(kind, args, cores) for kind in chosen]
+    counts = [int(n) for n in args.nodes.split(",") if n.strip()]
+    print(
+        f"chat bench: {chosen}, nodes {counts}; one server on core {cores[0]} and phoenix.js "
+        f"on core {cores[1]}, several servers one per core and phoenix.js unpinned; load "
+        f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    results = []
+    for kind in chosen:
+        for count in counts:
+            if count > 1 and kind == "sqlite":
+                print(f"[{kind}] {count} nodes skipped: cluster mode needs PostgreSQL")
+                continue
+            # (The load generator inherits this process's cores when it is not pinned.)
+            os.sched_setaffinity(0, every_core if count > 1 or cores[1] is None else {cores[1]})
+            results.append(await bench_db(kind, args, cores, count))
+    return results
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,8 @@
 // one Socket per member, driven by bench/chat.py over stdin/stdout (one JSON object per line).
 //
 //   {"cmd": "connect", "url": "ws://…/socket", "members": [{"token", "topic", "ticket"}]}
+//                                         (a member's own "url", if it has one, wins: several
+//                                         nodes)
 //   {"cmd": "join", "ticket": true}       join every member's room (with or without its number)
 //   {"cmd": "leave"}                      leave every room
 //   {"cmd": "disconnect"}                 close every member's socket
@@ -124,7 +126,7 @@ async function inBatches(items, size, fn) {
 async function connect(cmd) {
   members = cmd.members.map((spec, index) => new Member(index, spec));
   const started = performance.now();
-  await inBatches(members, cmd.concurrency || 50, (m) => m.connect(cmd.url));
+  await inBatches(members, cmd.concurrency || 50, (m) => m.connect(m.spec.url || cmd.url));
   return { members: members.length, seconds: (performance.now() - started) / 1000 };
 }
 

@@ -15,7 +15,15 @@
 Every kind adds the same admin routes: ``POST /bench/broadcast?topic=T&seq=S&count=C&pad=P``
 does C broadcasts of ``{"seq": S+i, "t": <monotonic ns>, "x_pad": "x" * P}`` as event
 ``shout``; ``POST /bench/gc`` runs a full collection (before reading RSS);
-``GET /bench/stats`` counts connections. The server prints ``{"port": ..., "pid": ...}``
+``GET /bench/stats`` counts connections. The phxpy kinds also have ``POST
+/bench/feed?topic=T&rate=R&seconds=S&start_ns=N&origin=I&origins=K&pad=P``: from monotonic
+time N on, the broadcasts of a steady feed of R per second for S seconds whose seq is I
+modulo K (K nodes share one feed), each stamped with the time it was due (``"t"``), so a
+node that falls behind shows it in every latency; and ``POST
+/bench/flood?topic=T&count=C&batch=B``: C broadcasts, B per event-loop iteration, as fast as
+the node goes (what a cluster node's publishing and receiving cost per message is measured
+with). With ``--redis URL`` the phxpy server is a node of a cluster on that Redis, and
+``/bench/stats`` adds the node's counters. The server prints ``{"port": ..., "pid": ...}``
 on one line when it listens (on 127.0.0.1, a free port) and exits on SIGTERM or when its
 stdin closes (the load generator is gone).
 """
@@ -114,7 +122,59 @@ def phxpy_app(app: web.Application | None = None) -> tuple[web.Application, Broa
         for i in range(count):
             await endpoint.broadcast(topic, "shout", bench_payload(seq + i, pad))
 
+    add_feed_routes(app, endpoint)
     return app, broadcast, lambda: endpoint.connection_count
+
+
+def add_feed_routes(app: web.Application, endpoint: phxpy.Endpoint) -> None:
+    feeds: set[asyncio.Task[None]] = set()
+
+    async def feed(
+        topic: str, rate: float, seconds: float, start_ns: int, origin: int, origins: int, pad: str
+    ) -> None:
+        interval_ns = 1e9 / rate
+        total = int(rate * seconds)
+        seq = origin
+        while seq < total:
+            due = start_ns + int(seq * interval_ns)
+            now = time.monotonic_ns()
+            if due > now:
+                await asyncio.sleep((due - now) / 1e9)
+                continue
+            # Everything due by now goes out, each stamped with when it was due.
+            payload = {"o": origin, "seq": seq, "t": due, "x_pad": pad}
+            await endpoint.broadcast(topic, "shout", payload)
+            seq += origins
+
+    async def start_feed(request: web.Request) -> web.Response:
+        q = request.query
+        task = asyncio.get_running_loop().create_task(
+            feed(
+                q["topic"],
+                float(q["rate"]),
+                float(q["seconds"]),
+                int(q["start_ns"]),
+                int(q.get("origin", "0")),
+                int(q.get("origins", "1")),
+                "x" * int(q.get("pad", "0")),
+            )
+        )
+        feeds.add(task)
+        task.add_done_callback(feeds.discard)
+        return web.json_response({"ok": True})
+
+    async def flood(request: web.Request) -> web.Response:
+        q = request.query
+        topic, count, batch = q["topic"], int(q["count"]), int(q.get("batch", "50"))
+        started = time.perf_counter()
+        for first in range(0, count, batch):
+            for seq in range(first, min(count, first + batch)):
+                await endpoint.broadcast(topic, "shout", bench_payload(seq, ""))
+            await asyncio.sleep(0)  # one event-loop iteration: one pipeline per batch
+        return web.json_response({"seconds": time.perf_counter() - started})
+
+    app.router.add_post("/bench/feed", start_feed)
+    app.router.add_post("/bench/flood", flood)
 
 
 def presence_app() -> tuple[web.Application, Broadcaster, Counter]:
@@ -183,7 +243,12 @@ def floor_app(raw: bool = False) -> tuple[web.Application, Broadcaster, Counter]
 # ------------------------------------------------------------------- admin
 
 
-def add_admin_routes(app: web.Application, broadcast: Broadcaster, count: Counter) -> None:
+Stats = Callable[[], dict[str, Any]]
+
+
+def add_admin_routes(
+    app: web.Application, broadcast: Broadcaster, count: Counter, stats: Stats | None = None
+) -> None:
     async def do_broadcast(request: web.Request) -> web.Response:
         q = request.query
         pad = "x" * int(q.get("pad", "0"))
@@ -193,15 +258,15 @@ def add_admin_routes(app: web.Application, broadcast: Broadcaster, count: Counte
     async def collect(_: web.Request) -> web.Response:
         return web.json_response({"collected": gc.collect()})
 
-    async def stats(_: web.Request) -> web.Response:
-        return web.json_response({"connections": count()})
+    async def show_stats(_: web.Request) -> web.Response:
+        return web.json_response({"connections": count(), **(stats() if stats else {})})
 
     app.router.add_post("/bench/broadcast", do_broadcast)
     app.router.add_post("/bench/gc", collect)
-    app.router.add_get("/bench/stats", stats)
+    app.router.add_get("/bench/stats", show_stats)
 
 
-def cluster_app(redis_url: str) -> tuple[web.Application, Broadcaster, Counter]:
+def cluster_app(redis_url: str) -> tuple[web.Application, Broadcaster, Counter, Stats]:
     """``phxpy`` as one node of a cluster on Redis (``--redis URL``)."""
     from phxpy.cluster import RedisCluster
 
@@ -223,12 +288,13 @@ def cluster_app(redis_url: str) -> tuple[web.Application, Broadcaster, Counter]:
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
-    return phxpy_app(app)
+    return (*phxpy_app(app), cluster.snapshot)
 
 
 def build(kind: str, redis_url: str | None = None) -> web.Application:
+    stats: Stats | None = None
     if kind == "phxpy" and redis_url:
-        app, broadcast, count = cluster_app(redis_url)
+        app, broadcast, count, stats = cluster_app(redis_url)
     elif kind == "phxpy":
         app, broadcast, count = phxpy_app()
     elif kind == "floor":
@@ -241,7 +307,7 @@ def build(kind: str, redis_url: str | None = None) -> web.Application:
         app, broadcast, count = twin_app()
     else:
         raise ValueError(f"unknown server kind {kind!r}")
-    add_admin_routes(app, broadcast, count)
+    add_admin_routes(app, broadcast, count, stats)
     return app
 
 
