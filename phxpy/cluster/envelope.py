@@ -16,8 +16,7 @@ sender for the whole cluster, spliced unchanged into the frames each node builds
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ..errors import InvalidMessage
 from ..serializer import json_dumps, json_loads
@@ -53,8 +52,9 @@ DIRECT_KINDS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
+    """(A tuple: made for every message a node receives.)"""
+
     node: str
     seq: int
     kind: str

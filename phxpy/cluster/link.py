@@ -66,7 +66,11 @@ class LinkStats:
 
 
 class RedisError(Exception):
-    """Redis answered with an error, or the connection failed."""
+    """Redis answered with an error (a refused AUTH, say)."""
+
+
+ReplyError = hiredis.ReplyError
+"""An error reply (``-ERR ...``) among a request's replies."""
 
 
 # ------------------------------------------------------------------------------ addresses
@@ -198,7 +202,10 @@ class Connection(asyncio.Protocol):
             self.closed.set_result(None)
 
     def request(self, data: bytes, count: int) -> asyncio.Future[list[Any]]:
-        """Write ``data`` (``count`` commands): their ``count`` replies, to come."""
+        """Write ``data`` (``count`` commands): their ``count`` replies, to come (an error
+        reply is a ``hiredis.ReplyError`` among them; a lost connection fails the future
+        with :class:`ConnectionError`). Requests may overlap: replies come in order. One
+        given up on (a timeout) still takes its replies when they come."""
         done: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         if self.transport is None or self.transport.is_closing():
             done.set_exception(ConnectionError("not connected to Redis"))

@@ -22,6 +22,7 @@ the member is told (``muted``, ``unmuted``), or told and closed (``removed``, th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
@@ -101,28 +102,26 @@ class EventChannel(Channel):
             refusal = await self._claim(event_id, user_id, request)
             if refusal is not None:
                 return Error(refusal)
-        if chat.relay is not None:
-            # Before the messages are read: what is stored after the facts comes in order.
-            chat.relay.watch(self.topic, facts.room.id, facts.room.last_seq, rules.hidden_seqs)
-        async with chat.db.read() as conn:
-            messages, more = await _join_messages(conn, facts.room, request.after_seq)
-        # Removed while this join was reading? (From here to the subscription nothing
-        # awaits, so the removal's broadcast cannot slip between the two.)
-        rules = chat.moderation.cached(facts.room.id) or rules
-        if user_id in rules.removed:
-            return Error({"reason": REMOVED_REASON})
-        self.event_id, self.room_id = event_id, facts.room.id
-        self.user_id, self.username = user_id, facts.username
-        room = render.live_room(facts.room)
-        room["slow_mode_seconds"] = rules.slow_mode_seconds
-        return Ok(
-            _messages_reply(
-                messages,
-                more,
-                room=room,
-                extra=self._standing(rules),
-            )
-        )
+        # In cluster mode, what is stored after the facts reaches this node's members in
+        # order through the room's relay, from before the messages are read on.
+        relay = chat.relay
+        with (
+            relay.joining(self.topic, facts.room.id, facts.room.last_seq, rules.hidden_seqs)
+            if relay is not None
+            else contextlib.nullcontext()
+        ):
+            async with chat.db.read() as conn:
+                messages, more = await _join_messages(conn, facts.room, request.after_seq)
+            # Removed while this join was reading? (From here to the subscription nothing
+            # awaits, so the removal's broadcast cannot slip between the two.)
+            rules = chat.moderation.cached(facts.room.id) or rules
+            if user_id in rules.removed:
+                return Error({"reason": REMOVED_REASON})
+            self.event_id, self.room_id = event_id, facts.room.id
+            self.user_id, self.username = user_id, facts.username
+            room = render.live_room(facts.room)
+            room["slow_mode_seconds"] = rules.slow_mode_seconds
+            return Ok(_messages_reply(messages, more, room=room, extra=self._standing(rules)))
 
     def _standing(self, rules: RoomRules) -> dict[str, Any]:
         """What the join reply tells beside the messages: how many members are online (this

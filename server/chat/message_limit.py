@@ -5,6 +5,9 @@ the bucket lives in Redis: GCRA (the generic cell rate algorithm: one timestamp 
 moment their bucket is full again) in one Lua call, on Redis's own clock so that nodes whose
 clocks differ agree. While Redis cannot be reached (or is slower than ``TIMEOUT``), each node
 falls back to its own bucket: the limit holds per node rather than not at all.
+
+Every post asks Redis, so the call goes over phxpy's lean Redis connection (one formatted
+command, one reply parsed by hiredis): calls from many posts at once share it, pipelined.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import asyncio
 import logging
 from typing import Protocol
 
-import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
+from phxpy.cluster import (
+    RedisAddress,
+    RedisConnection,
+    RedisError,
+    RedisReplyError,
+    redis_command,
+)
 from server.chat.limits import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -28,7 +33,7 @@ RETRY_AFTER = 1.0
 """After a failure, seconds during which the node's own bucket decides without asking."""
 
 # KEYS[1]: the user's key. ARGV: microseconds per message, burst. Returns 1 (allowed) or 0.
-_GCRA = """
+_GCRA = b"""
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local interval = tonumber(ARGV[1])
@@ -62,17 +67,14 @@ class SharedMessageLimit:
     """One bucket per user in Redis for every node; this node's own when Redis fails."""
 
     def __init__(self, url: str, fallback: RateLimiter, *, prefix: str = "ticket-chat") -> None:
-        self._client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=TIMEOUT,
-            socket_timeout=TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._script = self._client.register_script(_GCRA)
+        self._address = RedisAddress.parse(url)
+        self._connection: RedisConnection | None = None
+        self._script = b""
+        """The script's SHA1, as SCRIPT LOAD answered on the current connection."""
+        self._connecting = asyncio.Lock()
         self._fallback = fallback
-        self._interval_us = round(1_000_000 / fallback.rate)
-        self._burst = fallback.burst
-        self._prefix = prefix
+        self._args = (b"%d" % round(1_000_000 / fallback.rate), b"%d" % fallback.burst)
+        self._prefix = f"{prefix}:limit:".encode()
         self._loop_time_of_failure: float | None = None
         self.shared = 0
         """Decisions Redis took."""
@@ -85,10 +87,7 @@ class SharedMessageLimit:
         if failed is None or loop.time() - failed >= RETRY_AFTER:
             try:
                 async with asyncio.timeout(TIMEOUT):
-                    allowed = await self._script(
-                        keys=[f"{self._prefix}:limit:{user_id}"],
-                        args=[self._interval_us, self._burst],
-                    )
+                    allowed = await self._ask(user_id)
             except (RedisError, OSError, TimeoutError) as error:
                 if failed is None:
                     log.warning("message limit: Redis failed (%s); limiting per node", error)
@@ -98,9 +97,37 @@ class SharedMessageLimit:
                     log.info("message limit: shared through Redis again")
                 self._loop_time_of_failure = None
                 self.shared += 1
-                return bool(allowed)
+                return allowed
         self.local += 1
         return self._fallback.allow(user_id)
 
+    async def _ask(self, user_id: str) -> bool:
+        connection = await self._connected()
+        key = self._prefix + user_id.encode()
+        call = redis_command(b"EVALSHA", self._script, b"1", key, *self._args)
+        [reply] = await connection.request(call, 1)
+        if isinstance(reply, RedisReplyError):
+            if str(reply).startswith("NOSCRIPT"):  # flushed meanwhile: loaded again next time
+                connection.close()
+            raise RedisError(str(reply))
+        return bool(reply)
+
+    async def _connected(self) -> RedisConnection:
+        connection = self._connection
+        if connection is not None and connection.transport is not None:
+            return connection
+        async with self._connecting:  # one reconnection for all the posts waiting
+            connection = self._connection
+            if connection is None or connection.transport is None:
+                connection = await RedisConnection.open(self._address)
+                [sha] = await connection.request(redis_command(b"SCRIPT", b"LOAD", _GCRA), 1)
+                if not isinstance(sha, bytes):
+                    connection.close()
+                    raise RedisError(f"SCRIPT LOAD refused: {sha}")
+                self._script, self._connection = sha, connection
+            return connection
+
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

@@ -36,7 +36,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from phxpy import Endpoint, RawJSON
@@ -76,7 +76,17 @@ class RelayStats:
 class _Room:
     """One relayed room on this node; the subscriber of its relay topic."""
 
-    __slots__ = ("closed", "filler", "held", "hidden", "next", "relay", "room_id", "topic")
+    __slots__ = (
+        "closed",
+        "filler",
+        "held",
+        "hidden",
+        "joining",
+        "next",
+        "relay",
+        "room_id",
+        "topic",
+    )
 
     def __init__(self, relay: MessageRelay, topic: str, room_id: RoomId, next_seq: int) -> None:
         self.relay = relay
@@ -88,6 +98,8 @@ class _Room:
         """Seqs of the room hidden from then on (delivered without their content)."""
         self.filler: asyncio.Task[None] | None = None
         self.closed = False
+        self.joining = 0
+        """Joins under way on this node: the room is kept even before anyone subscribed."""
 
     def deliver(self, broadcast: Broadcast) -> None:
         payload = broadcast.payload
@@ -134,17 +146,28 @@ class MessageRelay:
 
     # -------------------------------------------------------------------- rooms
 
-    def watch(
+    @contextlib.contextmanager
+    def joining(
         self, topic: str, room_id: RoomId, last_seq: int, hidden_seqs: Iterable[int] = ()
-    ) -> None:
-        """A member joins ``topic`` on this node; ``last_seq`` is the room's newest message
-        as the join read it (the join's reply carries it and the older ones), and
-        ``hidden_seqs`` what the node's moderation says is hidden."""
-        if topic in self._rooms:
-            return
-        room = self._rooms[topic] = self._by_id[room_id] = _Room(self, topic, room_id, last_seq + 1)
-        room.hidden.update(seq for seq in hidden_seqs if seq > last_seq)
-        self._endpoint.pubsub.subscribe(RELAY_PREFIX + topic, room)
+    ) -> Iterator[None]:
+        """Around a member's join of ``topic`` on this node, from before it reads the
+        messages of its reply until it returns (the channel then subscribes at once):
+        ``last_seq`` is the room's newest message as the join read it (the reply carries it
+        and the older ones), and ``hidden_seqs`` what the node's moderation says is hidden.
+        The room is relayed from then on, until no member is left (a join under way counts
+        as one: the room's first member is not subscribed before its join returns)."""
+        room = self._rooms.get(topic)
+        if room is None:
+            room = self._rooms[topic] = self._by_id[room_id] = _Room(
+                self, topic, room_id, last_seq + 1
+            )
+            room.hidden.update(seq for seq in hidden_seqs if seq > last_seq)
+            self._endpoint.pubsub.subscribe(RELAY_PREFIX + topic, room)
+        room.joining += 1
+        try:
+            yield
+        finally:
+            room.joining -= 1
 
     def _forget(self, room: _Room) -> None:
         room.closed = True
@@ -265,7 +288,7 @@ class MessageRelay:
         missing."""
         pubsub = self._endpoint.pubsub
         for room in list(self._rooms.values()):
-            if pubsub.subscriber_count(room.topic) == 0:
+            if pubsub.subscriber_count(room.topic) == 0 and not room.joining:
                 self._forget(room)
         rooms = list(self._rooms.values())
         if not rooms or self._db is None:

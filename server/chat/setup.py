@@ -7,8 +7,9 @@ limit is shared through Redis, and the rooms' schedule takes turns with the othe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from aiohttp import web
 
@@ -31,6 +32,8 @@ from server.limits import MAX_FRAME_BYTES, MAX_FRAME_CONTAINERS
 from server.origins import socket_origin_check
 
 SOCKET_PATH = "/socket"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,8 @@ def install_chat(
             if cluster is not None:
                 # After the last broadcasts: a goodbye, so this node's users leave at once.
                 await cluster.stop()
+                relay = asdict(context.relay.stats) if context.relay is not None else {}
+                log.info("cluster node stopped: %s, relay %s", cluster.snapshot(), relay)
 
     app.cleanup_ctx.append(run_chat)
     return chat

@@ -41,8 +41,9 @@ async def relay() -> AsyncIterator[tuple[MessageRelay, Recorder]]:
     # Gaps are left open: filling them needs the database, not what is tested here.
     relay = MessageRelay(endpoint, endpoint.pubsub.deliver_local, fill_after=3600)
     recorder = Recorder()
-    endpoint.pubsub.subscribe(TOPIC, recorder)
-    relay.watch(TOPIC, ROOM, last_seq=0)
+    endpoint.pubsub.subscribe(TOPIC, recorder)  # (a member)
+    with relay.joining(TOPIC, ROOM, last_seq=0):
+        pass
     yield relay, recorder
     await relay.stop()
 
@@ -83,3 +84,22 @@ async def test_a_hidden_message_is_told_in_order_and_never_sent_with_its_content
     ]
     assert recorder.got[1][1] == {"id": "m1", "seq": 1}
     assert [p["hidden"] for _, p in recorder.got if "hidden" in p] == [False, False, True, True]
+
+
+async def test_a_room_is_relayed_from_its_first_join_until_nobody_is_left() -> None:
+    """The relay's periodic check forgets rooms without members on the node, but not one
+    whose first member's join is still under way (not subscribed yet)."""
+    endpoint = phxpy.Endpoint()
+    relay = MessageRelay(endpoint, endpoint.pubsub.deliver_local)
+    recorder = Recorder()
+    with relay.joining(TOPIC, ROOM, last_seq=4):
+        await relay.check()  # (the join reads the messages of its reply meanwhile)
+        endpoint.pubsub.subscribe(TOPIC, recorder)  # the join returned
+    await relay.check()
+    await arrive(relay, 5)
+    assert recorder.seen() == [("new_message", 5, "text 5")]
+    endpoint.pubsub.unsubscribe(TOPIC, recorder)  # the member left
+    await relay.check()
+    await arrive(relay, 6)
+    assert endpoint.pubsub.subscriber_count("seq:" + TOPIC) == 0
+    await relay.stop()
