@@ -134,10 +134,12 @@ class Server:
 
     async def start_profile(self, output: Path | None) -> None:
         """py-spy, from now until :meth:`stop_profile` (when it is installed)."""
-        if output is None or shutil.which("py-spy") is None:
+        venv = str(Path(sys.executable).parent)
+        spy = shutil.which("py-spy") or shutil.which("py-spy", path=venv)
+        if output is None or spy is None:
             return
         self.profile = await asyncio.create_subprocess_exec(
-            "py-spy",
+            spy,
             "record",
             "--pid",
             str(self.proc.pid),

@@ -251,12 +251,11 @@ class MessageRelay:
         """Deliver what the database has from ``room.next`` on; False if nothing moved."""
         assert self._db is not None
         before = room.next
+        # Decided before any await: what arrives meanwhile moves room.next on.
+        limit = min(FILL_PAGE, target - before + 1)
         async with self._db.read() as conn:
             missing = await message_store.list_messages(
-                conn,
-                room.room_id,
-                after=room.next - 1,
-                limit=min(FILL_PAGE, target - room.next + 1),
+                conn, room.room_id, after=before - 1, limit=limit
             )
         if room.closed:
             return False
@@ -264,6 +263,7 @@ class MessageRelay:
         for message in missing:
             if message.seq == room.next:
                 self.stats.filled += 1
+                room.held.pop(message.seq, None)  # (arrived during the read)
                 if message.seq in room.hidden:  # hidden since it was read
                     message = dataclasses.replace(message, hidden=True)
                 self._send(room, json_dumps(render.message(message)))
