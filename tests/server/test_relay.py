@@ -4,6 +4,7 @@ hiding reached the relay."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,12 @@ import pytest
 
 import phxpy
 from phxpy.pubsub import Broadcast
+from phxpy.serializer import json_dumps
+from server import render
 from server.chat.relay import MessageRelay
+from server.clock import ManualClock
+from tests.server.api_client import Api
+from tests.waiting import until
 
 TOPIC = "event:e1"
 ROOM = "r1"
@@ -103,3 +109,38 @@ async def test_a_room_is_relayed_from_its_first_join_until_nobody_is_left() -> N
     await arrive(relay, 6)
     assert endpoint.pubsub.subscriber_count("seq:" + TOPIC) == 0
     await relay.stop()
+
+
+async def test_a_gap_is_filled_from_the_database_in_order_while_messages_arrive(
+    api: Api, clock: ManualClock
+) -> None:
+    """Seq 4 arrives before 1-3: they are read from the database (2 as hidden, as it was
+    hidden meanwhile), while 1 arrives during the read; each goes out once, in order."""
+    event = await api.create_event()
+    room_id = event["chat_room"]["id"]
+    author = await api.sign_up()
+    stored = await api.post_messages(room_id, author, ["one", "two", "three", "four"], clock.now())
+    bodies = {s.message.seq: json_dumps(render.message(s.message)) for s in stored}
+    endpoint = phxpy.Endpoint()
+    relay = MessageRelay(endpoint, endpoint.pubsub.deliver_local, fill_after=0)
+    relay.start(api.db)
+    recorder = Recorder()
+    topic = f"event:{event['id']}"
+    endpoint.pubsub.subscribe(topic, recorder)
+    try:
+        with relay.joining(topic, room_id, last_seq=0):
+            pass
+        relay.hide(room_id, 2, stored[1].message.id)
+        await relay.publish(topic, 4, bodies[4])  # held; the fill starts
+        await asyncio.sleep(0)  # the fill waits for its connection...
+        await relay.publish(topic, 1, bodies[1])  # ...and 1 comes meanwhile
+        await until(lambda: len(recorder.got) >= 4, timeout=5)
+        assert recorder.seen() == [
+            ("new_message", 1, "one"),
+            ("new_message", 2, ""),
+            ("new_message", 3, "three"),
+            ("new_message", 4, "four"),
+        ]
+        assert relay.stats.fills >= 1
+    finally:
+        await relay.stop()
