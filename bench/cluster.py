@@ -65,7 +65,7 @@ import aiohttp  # noqa: E402
 
 from bench.redisproc import Redis  # noqa: E402
 from bench.serverproc import HOST, ServerProcess  # noqa: E402
-from bench.sysinfo import machine, raise_fd_limit  # noqa: E402
+from bench.sysinfo import core_seconds, machine, own_cpu_seconds, raise_fd_limit  # noqa: E402
 
 TOPIC = "room:big"
 QUERY = "vsn=2.0.0&token=good-token"
@@ -85,7 +85,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--seconds", type=float, default=5.0, help="length of each step")
     p.add_argument("--pad", type=int, default=32, help="padding bytes in each broadcast")
-    p.add_argument("--setups", default="single,cluster", help="which setups, in this order")
+    p.add_argument(
+        "--setups",
+        default="single,cluster",
+        help="single, cluster (nodes pinned one per core), cluster-unpinned; in this order",
+    )
+    p.add_argument(
+        "--attempts", type=int, default=2, help="runs of a rate before it counts as failed"
+    )
+    p.add_argument(
+        "--quiet",
+        type=float,
+        default=0.25,
+        help="before each step, wait (up to --quiet-wait s) until other processes use less "
+        "than this many cores",
+    )
+    p.add_argument("--quiet-wait", type=float, default=120.0)
+    p.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="once the members joined, each server freezes its heap (gc.freeze()): full "
+        "collections then skip the connections' objects",
+    )
     p.add_argument("--pubsub", type=int, default=20000, help="messages of the cost phase")
     p.add_argument("--profile", action="store_true", help="py-spy every server (slower)")
     p.add_argument("--quick", action="store_true")
@@ -93,6 +114,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.members, args.rates, args.seconds, args.pubsub = 500, "20,100", 2.0, 2000
+        args.attempts = 1
     return args
 
 
@@ -248,6 +270,13 @@ class Step:
     sink_cpu_share: float
     """The load generator's CPU over the step's wall time (out of the machine's 2 cores)."""
     node_cpu_share: list[float]
+    others_cores: float
+    """CPU the machine spent meanwhile on everything but this run (other tenants), in
+    cores: what to read the step's latencies against."""
+    full_gcs: int
+    """Full garbage collections in the servers meanwhile..."""
+    full_gc_max_ms: float
+    """...and the longest (a pause every member of the node waits out)."""
 
     @property
     def sustained(self) -> bool:
@@ -267,7 +296,11 @@ async def run_room(
     else:
         redis = Redis()
         url = await redis.start()
-        servers = [await ServerProcess.start("phxpy", core, redis=url) for core in cores[:2]]
+        pinned = setup != "cluster-unpinned"
+        servers = [
+            await ServerProcess.start("phxpy", core if pinned else None, redis=url)
+            for core in cores[:2]
+        ]
         sink_core = own_core = None
     os.sched_setaffinity(0, {own_core} if own_core is not None else set(cores))
     spread = [(s.port, args.members // len(servers)) for s in servers]
@@ -280,6 +313,9 @@ async def run_room(
         members = sum(count for _, count in spread)
         if joined < members:
             raise RuntimeError(f"{setup}: only {joined} of {members} joined")
+        if args.gc_freeze:
+            for server in servers:
+                await server.admin(http, "POST", "/bench/gc", freeze=1)
         print(
             f"{setup}: {members} members on {len(servers)} process(es); "
             f"load average {load_average()}",
@@ -295,8 +331,18 @@ async def run_room(
             result = await step(
                 setup, rate, args.seconds, args, servers, sink, members, http, redis
             )
-            steps.append(result)
             print("  " + step_line(result), flush=True)
+            for _ in range(args.attempts - 1):
+                if result.sustained:
+                    break
+                # Another tenant's burst can spoil one step's p99: the rate gets another go,
+                # and the better of the two counts.
+                again = await step(
+                    setup, rate, args.seconds, args, servers, sink, members, http, redis
+                )
+                print("  " + step_line(again) + " (again)", flush=True)
+                result = again if again.sustained or again.p99_ms < result.p99_ms else result
+            steps.append(result)
             failures += not result.sustained
             if failures >= 2 or result.p99_ms > 8 * P99_LIMIT_MS:
                 break
@@ -340,10 +386,14 @@ async def step(
     http: aiohttp.ClientSession,
     redis: Redis | None,
 ) -> Step:
+    await wait_until_quiet(args)
+    gc0 = [(await s.admin(http, "GET", "/bench/stats"))["gc"] for s in servers]
     await sink.command("mark")
     before = await sink.command("stats")
     cpu0 = [s.cpu_seconds() for s in servers]
     redis0 = redis.cpu() if redis is not None else 0.0
+    busy0, _ = core_seconds(None)
+    own0 = own_cpu_seconds()
     start_ns = time.monotonic_ns() + 200_000_000
     for origin, server in enumerate(servers):
         await server.admin(
@@ -375,6 +425,12 @@ async def step(
     node_cpu = [s.cpu_seconds() - c for s, c in zip(servers, cpu0, strict=True)]
     server_cpu = sum(node_cpu)
     redis_cpu = (redis.cpu() - redis0) if redis is not None else 0.0
+    sink_cpu = stats["cpu_s"] - before["cpu_s"]
+    gc1 = [(await s.admin(http, "GET", "/bench/stats"))["gc"] for s in servers]
+    full_gcs = sum(int(b["full"] - a["full"]) for a, b in zip(gc0, gc1, strict=True))
+    full_max = max(b["full_max_s"] for b in gc1)
+    ours = server_cpu + redis_cpu + sink_cpu + own_cpu_seconds() - own0
+    others = max(0.0, core_seconds(None)[0] - busy0 - ours) / (wall + 0.2)
     delivered = int(stats["delivered"])
     active = max(seconds, (stats["last_ns"] - start_ns) / 1e9) if delivered else seconds
     cpu = server_cpu + redis_cpu
@@ -395,9 +451,24 @@ async def step(
         server_cpu_s=server_cpu,
         redis_cpu_s=redis_cpu,
         deliveries_per_cpu_s=delivered / cpu if cpu else 0.0,
-        sink_cpu_share=(stats["cpu_s"] - before["cpu_s"]) / wall,
+        sink_cpu_share=sink_cpu / wall,
         node_cpu_share=[c / wall for c in node_cpu],
+        others_cores=others,
+        full_gcs=full_gcs,
+        full_gc_max_ms=full_max * 1000,
     )
+
+
+async def wait_until_quiet(args: argparse.Namespace) -> None:
+    """Until other processes use less than ``--quiet`` cores over a second (this run is
+    idle between steps), or ``--quiet-wait`` seconds have passed."""
+    deadline = time.monotonic() + args.quiet_wait
+    while True:
+        busy0, _ = core_seconds(None)
+        await asyncio.sleep(1.0)
+        busy = core_seconds(None)[0] - busy0
+        if busy < args.quiet or time.monotonic() > deadline:
+            return
 
 
 def step_line(s: Step) -> str:
@@ -406,7 +477,9 @@ def step_line(s: Step) -> str:
         f"{s.setup:7} {s.rate:5.1f}/s  {s.deliveries_per_s:8,.0f} deliveries/s  "
         f"p50 {s.p50_ms:6.1f}  p99 {s.p99_ms:7.1f} ms  lost {s.lost:7,}  dup {s.duplicates}  "
         f"ooo {s.out_of_order}  {s.deliveries_per_cpu_s:7,.0f}/CPU-s  "
-        f"CPU nodes {nodes} redis {s.redis_cpu_s:.2f}s sink {s.sink_cpu_share:.0%}"
+        f"CPU nodes {nodes} redis {s.redis_cpu_s:.2f}s sink {s.sink_cpu_share:.0%} "
+        f"others {s.others_cores:.2f} cores  full GCs {s.full_gcs}"
+        + (f" (up to {s.full_gc_max_ms:.0f} ms)" if s.full_gcs else "")
         + ("" if s.sustained else "  (not sustained)")
     )
 

@@ -14,8 +14,9 @@
 
 Every kind adds the same admin routes: ``POST /bench/broadcast?topic=T&seq=S&count=C&pad=P``
 does C broadcasts of ``{"seq": S+i, "t": <monotonic ns>, "x_pad": "x" * P}`` as event
-``shout``; ``POST /bench/gc`` runs a full collection (before reading RSS);
-``GET /bench/stats`` counts connections. The phxpy kinds also have ``POST
+``shout``; ``POST /bench/gc`` runs a full collection (before reading RSS; with
+``?freeze=1`` it then freezes what survived: ``gc.freeze()``); ``GET /bench/stats``
+counts connections and the collector's pauses. The phxpy kinds also have ``POST
 /bench/feed?topic=T&rate=R&seconds=S&start_ns=N&origin=I&origins=K&pad=P``: from monotonic
 time N on, the broadcasts of a steady feed of R per second for S seconds whose seq is I
 modulo K (K nodes share one feed), each stamped with the time it was due (``"t"``), so a
@@ -245,6 +246,30 @@ def floor_app(raw: bool = False) -> tuple[web.Application, Broadcaster, Counter]
 
 Stats = Callable[[], dict[str, Any]]
 
+GC_PAUSES: dict[str, float] = {"full": 0, "full_s": 0.0, "full_max_s": 0.0, "young_s": 0.0}
+"""The garbage collector's pauses (a full collection of a heap holding thousands of
+connections takes long enough to show in a broadcast's latency); ``full_max_s`` is the
+longest full collection since the previous ``/bench/stats``."""
+
+
+def watch_gc() -> None:
+    started = 0.0
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = time.perf_counter()
+            return
+        took = time.perf_counter() - started
+        if info["generation"] == 2:
+            GC_PAUSES["full"] += 1
+            GC_PAUSES["full_s"] += took
+            GC_PAUSES["full_max_s"] = max(GC_PAUSES["full_max_s"], took)
+        else:
+            GC_PAUSES["young_s"] += took
+
+    gc.callbacks.append(callback)
+
 
 def add_admin_routes(
     app: web.Application, broadcast: Broadcaster, count: Counter, stats: Stats | None = None
@@ -255,11 +280,19 @@ def add_admin_routes(
         await broadcast(q["topic"], int(q.get("seq", "0")), int(q.get("count", "1")), pad)
         return web.json_response({"ok": True})
 
-    async def collect(_: web.Request) -> web.Response:
-        return web.json_response({"collected": gc.collect()})
+    async def collect(request: web.Request) -> web.Response:
+        collected = gc.collect()
+        if request.query.get("freeze"):
+            # What is alive now (the joined clients) is never scanned again: later full
+            # collections cost what was made since, not the whole heap.
+            gc.freeze()
+        return web.json_response({"collected": collected, "frozen": gc.get_freeze_count()})
 
     async def show_stats(_: web.Request) -> web.Response:
-        return web.json_response({"connections": count(), **(stats() if stats else {})})
+        extra = stats() if stats else {}
+        pauses = dict(GC_PAUSES)
+        GC_PAUSES["full_max_s"] = 0.0
+        return web.json_response({"connections": count(), "gc": pauses, **extra})
 
     app.router.add_post("/bench/broadcast", do_broadcast)
     app.router.add_post("/bench/gc", collect)
@@ -347,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis", default=None, help="phxpy: a cluster node on this Redis")
     args = parser.parse_args(argv)
     raise_fd_limit()
+    watch_gc()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     logging.basicConfig(level=logging.WARNING, format="server %(levelname)s %(name)s: %(message)s")
