@@ -27,13 +27,17 @@ PARTIAL_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"  # and never the blank
 WAIT = 30.0  # bounds a failure only
 
 
+Held = tuple[asyncio.StreamReader, asyncio.StreamWriter, float]
+"""A connection a :class:`Slowloris` holds, and when it opened."""
+
+
 class Slowloris:
     """Connections that start a request and never finish its headers."""
 
     def __init__(self, port: int, source: str) -> None:
         self.port = port
         self.source = source
-        self.held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+        self.held: list[Held] = []
         self.answers: Counter[str] = Counter()
 
     async def open(self, count: int) -> None:
@@ -46,26 +50,26 @@ class Slowloris:
 
         await asyncio.gather(*(one() for _ in range(count)))
 
-    async def answered_at_once(self) -> None:
-        """Sort the connections: those refused at once (they got an answer and were
-        closed) from those the server holds (nothing to read yet, well within the header
-        timeout)."""
-
-        async def first_bytes(reader: asyncio.StreamReader) -> bytes | None:
-            try:
-                return await asyncio.wait_for(reader.read(64), 0.5)
-            except TimeoutError:
-                return None
-
-        answers = await asyncio.gather(*(first_bytes(reader) for reader, _, _ in self.held))
-        kept = []
-        for (reader, writer, opened), data in zip(self.held, answers, strict=True):
-            if data is None:
-                kept.append((reader, writer, opened))
-            else:
-                self.answers[data.split(b"\r\n")[0].decode() or "closed"] += 1
-                writer.close()
-        self.held = kept
+    async def refused(self, expected: int) -> None:
+        """Sort the connections: the ``expected`` ones the server refuses (they get an
+        answer and are closed) from those it holds. Waits for that many answers (a loaded
+        machine may take a while), then keeps every connection without one; a held one
+        that was answered after all shows in :meth:`cut_off`."""
+        reads = {asyncio.ensure_future(held[0].read(64)): held for held in self.held}
+        answered: list[tuple[asyncio.Future[bytes], Held]] = []
+        pending = set(reads)
+        async with asyncio.timeout(WAIT):
+            while len(answered) < expected:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                answered += [(read, reads[read]) for read in done]
+        for read in pending:
+            read.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for read, (_, writer, _) in answered:
+            self.answers[read.result().split(b"\r\n")[0].decode() or "closed"] += 1
+            writer.close()
+        answered_ids = {id(held) for _, held in answered}
+        self.held = [held for held in self.held if id(held) not in answered_ids]
 
     async def cut_off(self) -> list[float]:
         """Wait until the server closes every held connection; how long each one lived."""
@@ -108,16 +112,17 @@ async def test_caps_and_header_timeouts_hold_with_descriptors_to_spare(tmp_path:
         try:
             # One address opens 120: it keeps its 50, the rest are refused at once.
             await attacker.open(120)
-            await attacker.answered_at_once()
+            await attacker.refused(120 - PER_ADDRESS)
             assert attacker.answers == {"HTTP/1.1 429 Too Many Requests": 70}
             assert len(attacker.held) == PER_ADDRESS
             # Someone else is served meanwhile.
             assert await health(server, "127.0.0.2") == 200
             # Four more addresses, one after the other, bring the server to its cap in all:
             # those past it are refused with 503, and the server has files to spare.
-            for slow in crowd:
+            for n, slow in enumerate(crowd, start=2):
                 await slow.open(PER_ADDRESS)
-                await slow.answered_at_once()
+                # Held so far: the attacker's and those of the addresses before this one.
+                await slow.refused(min(PER_ADDRESS, max(0, n * PER_ADDRESS - cap)))
             refused = sum((slow.answers for slow in crowd), Counter())
             assert refused == {"HTTP/1.1 503 Service Unavailable": 250 - cap}
             assert await health(server, "127.0.0.7") == 503  # full, and says so
