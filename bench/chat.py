@@ -42,13 +42,11 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
-import signal
-import socket
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -62,13 +60,12 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
+from bench.chatserver import HOST, SERVICE_KEY, Server  # noqa: E402
+from bench.chatserver import run_server as chat_server  # noqa: E402
 from bench.redisproc import Redis  # noqa: E402
-from bench.sysinfo import cpu_seconds, machine, raise_fd_limit  # noqa: E402
+from bench.sysinfo import machine, pin_cores, raise_fd_limit  # noqa: E402
 
 LOADGEN = ROOT / "bench" / "chat_load.mjs"
-HOST = "127.0.0.1"
-SECRET = "bench-secret-" + "x" * 40
-SERVICE_KEY = "bench-service-key-" + "y" * 40
 DEFAULT_RATES = "500,1000,2000,3000,5000,7500,10000"
 
 
@@ -100,67 +97,7 @@ def postgres_url() -> str | None:
     return os.environ.get("TEST_POSTGRES_URL") or None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def pin_cores() -> tuple[int | None, int | None]:
-    """(server core, load generator core); this process moves to the second one."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
-        print("warning: fewer than 2 cores, server and load generator are not pinned")
-        return None, None
-    os.sched_setaffinity(0, {cores[1]})
-    return cores[0], cores[1]
-
-
 # --------------------------------------------------------------------------- the server
-
-
-@dataclass
-class Server:
-    proc: asyncio.subprocess.Process
-    port: int
-    profile: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
-
-    async def start_profile(self, output: Path | None) -> None:
-        """py-spy, from now until :meth:`stop_profile` (when it is installed)."""
-        venv = str(Path(sys.executable).parent)
-        spy = shutil.which("py-spy") or shutil.which("py-spy", path=venv)
-        if output is None or spy is None:
-            return
-        self.profile = await asyncio.create_subprocess_exec(
-            spy,
-            "record",
-            "--pid",
-            str(self.proc.pid),
-            "--rate",
-            "250",
-            "--output",
-            str(output),
-            "--format",
-            "raw",
-            "--nonblocking",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-
-    async def stop_profile(self) -> None:
-        profile, self.profile = self.profile, None
-        if profile is None or profile.returncode is not None:
-            return
-        profile.send_signal(signal.SIGINT)  # py-spy writes its output and exits
-        with suppress(TimeoutError):
-            await asyncio.wait_for(profile.wait(), 30)
 
 
 @dataclass
@@ -226,15 +163,8 @@ async def run_servers(
 @asynccontextmanager
 async def run_server(
     root: Path, database_url: str, core: int | None, extra: dict[str, str] | None = None
-) -> Any:
-    port = free_port()
+) -> AsyncIterator[Server]:
     env = {
-        **os.environ,
-        "PORT": str(port),
-        "HOST": HOST,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": SECRET,
-        "SERVICE_API_KEY": SERVICE_KEY,
         "BCRYPT_ROUNDS": "4",
         # A few hundred members offer thousands of messages a second: lift the per-user
         # limits (they are the chat's defence against a flooding user, not what is measured).
@@ -247,51 +177,10 @@ async def run_server(
         # Likewise each socket's inbound budget: a member offers tens of messages a second.
         "SOCKET_FRAMES_PER_SECOND": "100000",
         "SOCKET_BYTES_PER_SECOND": str(1024**3),
-        "PYTHONPATH": str(root),
         **(extra or {}),
     }
-
-    def pin() -> None:
-        if core is not None:
-            os.sched_setaffinity(0, {core})
-
-    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed when the server stops
-        "w", prefix="chat-bench-server-", suffix=".log", delete=False
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server",
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=log,
-        preexec_fn=pin,
-    )
-    server = Server(proc, port)
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                with suppress(aiohttp.ClientError):
-                    async with http.get(f"{server.url}/healthz") as response:
-                        if response.status == 200:
-                            break
-                if proc.returncode is not None:
-                    raise RuntimeError(f"the server exited; see {log.name}")
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError(f"the server did not start; see {log.name}")
+    async with chat_server(database_url, core, env, root=root) as server:
         yield server
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        await server.stop_profile()
-        log.close()
 
 
 @asynccontextmanager

@@ -25,26 +25,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path.pop(0)  # run as a script: import bench.* from the repository root instead
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
 
-from bench.sysinfo import cpu_seconds, machine, raise_fd_limit  # noqa: E402
+from bench.chatserver import HOST, SECRET, SERVICE_KEY, run_server  # noqa: E402
+from bench.sysinfo import cpu_seconds, machine, pin_cores, raise_fd_limit  # noqa: E402
 from bench.wsclient import WebSocketClient  # noqa: E402
 from server.auth.tokens import issue_token  # noqa: E402
 from server.clock import utc_now  # noqa: E402
@@ -56,9 +52,6 @@ from server.db.open import open_database  # noqa: E402
 from server.db.schema import apply_schema  # noqa: E402
 from server.domain import NewEvent  # noqa: E402
 
-HOST = "127.0.0.1"
-SECRET = "bench-secret-" + "x" * 40
-SERVICE_KEY = "bench-service-key-" + "y" * 40
 PRESENCE_EVENTS = (b'"presence_state"', b'"presence_diff"', b'"presence_count"', b'"presence_mode"')
 
 
@@ -117,55 +110,6 @@ async def prepare(database_url: str, members: int) -> tuple[str, list[str]]:
 
 
 # ---------------------------------------------------------------------------- the server
-
-
-@asynccontextmanager
-async def run_server(database_url: str, core: int | None, list_limit: int) -> Any:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = int(probe.getsockname()[1])
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "HOST": HOST,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": SECRET,
-        "SERVICE_API_KEY": SERVICE_KEY,
-        "PRESENCE_LIST_LIMIT": str(list_limit),
-    }
-
-    def pin() -> None:
-        if core is not None:
-            os.sched_setaffinity(0, {core})
-
-    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed when the server stops
-        "w", prefix="presence-bench-server-", suffix=".log", delete=False
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", cwd=ROOT, env=env, stdout=log, stderr=log, preexec_fn=pin
-    )
-    try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                with suppress(aiohttp.ClientError):
-                    async with http.get(f"http://{HOST}:{port}/healthz") as response:
-                        if response.status == 200:
-                            break
-                if proc.returncode is not None:
-                    raise RuntimeError(f"the server exited; see {log.name}")
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError(f"the server did not start; see {log.name}")
-        yield proc, port
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        log.close()
 
 
 # ---------------------------------------------------------------------------- the members
@@ -230,8 +174,10 @@ async def burst(
     mode: str, database_url: str, event_id: str, tokens: list[str], args: argparse.Namespace
 ) -> ModeResult:
     limit = len(tokens) + 1 if mode == "list" else args.limit
-    server_core, _ = _cores()
-    async with run_server(database_url, server_core, limit) as (proc, port):
+    server_core = args.server_core
+    env = {"PRESENCE_LIST_LIMIT": str(limit)}
+    async with run_server(database_url, server_core, env, log_prefix="presence-bench-") as server:
+        proc, port = server.proc, server.port
         room = Room(f"event:{event_id}")
         members: list[Member] = []
         loop = asyncio.get_running_loop()
@@ -271,19 +217,10 @@ async def burst(
     )
 
 
-def _cores() -> tuple[int | None, int | None]:
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
-        return None, None
-    return cores[0], cores[1]
-
-
 async def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_fd_limit()
-    _, loadgen_core = _cores()
-    if loadgen_core is not None:
-        os.sched_setaffinity(0, {loadgen_core})
+    args.server_core, _ = pin_cores()
     with tempfile.TemporaryDirectory(prefix="presence-bench-") as workdir:
         database_url = f"sqlite:///{Path(workdir) / 'bench.sqlite3'}"
         event_id, tokens = await prepare(database_url, args.members)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import pstats
 import sys
 import time
@@ -39,7 +38,7 @@ from bench.phxclient import Fleet  # noqa: E402
 from bench.presence_burst import presence_available, presence_burst  # noqa: E402
 from bench.scenarios import connect_fleet, fanout  # noqa: E402
 from bench.serverproc import HOST, ServerProcess  # noqa: E402
-from bench.sysinfo import machine, raise_fd_limit  # noqa: E402
+from bench.sysinfo import machine, pin_cores, raise_fd_limit  # noqa: E402
 
 TOPIC = "room:bench"
 QUERY = "vsn=2.0.0&token=good-token"
@@ -84,16 +83,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.presence_clients = min(args.presence_clients, 100)
         args.rounds = 1
     return args
-
-
-def pin_cores() -> tuple[int | None, int | None]:
-    """(server core, load generator core); this process moves to the second one."""
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
-        print("warning: fewer than 2 cores, server and load generator are not pinned")
-        return None, None
-    os.sched_setaffinity(0, {cores[1]})
-    return cores[0], cores[1]
 
 
 async def bench_server(

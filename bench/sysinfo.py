@@ -11,6 +11,16 @@ from typing import Any
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def pin_cores() -> tuple[int | None, int | None]:
+    """(server core, load generator core); this process moves to the second one."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        print("warning: fewer than 2 cores, server and load generator are not pinned")
+        return None, None
+    os.sched_setaffinity(0, {cores[1]})
+    return cores[0], cores[1]
+
+
 def raise_fd_limit() -> int:
     """Raise the soft limit on open files to the hard limit; return the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

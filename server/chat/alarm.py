@@ -39,6 +39,23 @@ async def sleep_until(clock: Clock, moment: datetime) -> None:
         await asyncio.sleep(min(remaining, MAX_NAP))
 
 
+async def sleep_until_woken(clock: Clock, due: datetime | None, wake: asyncio.Event) -> None:
+    """Wait until ``due`` (None: no moment in view), until ``wake`` is set, or MAX_NAP
+    seconds of ``clock`` time at most, whichever comes first: a loop that sleeps between
+    passes looks again at least that often, for work queued where it has no hook (another
+    node, say)."""
+    cap = clock.now() + timedelta(seconds=MAX_NAP)
+    due = cap if due is None else min(due, cap)
+    timer = asyncio.ensure_future(sleep_until(clock, due))
+    woken = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in (timer, woken):
+            waiter.cancel()
+        await asyncio.gather(timer, woken, return_exceptions=True)
+
+
 class SteppingClock(ManualClock):
     """A :class:`ManualClock` that can be waited on: ``set``/``advance`` wake the sleepers
     whose moment has come, in order."""

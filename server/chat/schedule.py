@@ -24,7 +24,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-from server.chat.alarm import MAX_NAP, sleep_until
+from server.chat.alarm import sleep_until_woken
 from server.chat.announce import Announcer
 from server.clock import Clock
 from server.db import chat as chat_store
@@ -144,22 +144,9 @@ class RoomScheduler:
             except Exception:
                 log.exception("room schedule pass failed; retrying")
                 due = self._clock.now() + RETRY_AFTER
-            await self._sleep(due)
-
-    async def _sleep(self, due: datetime | None) -> None:
-        """Until ``due`` or :meth:`wake`, and at most MAX_NAP seconds of clock time, so events
-        created or moved through another node (or created here: REST has no hook for that)
-        are noticed within a minute."""
-        cap = self._clock.now() + timedelta(seconds=MAX_NAP)
-        due = cap if due is None else min(due, cap)
-        timer = asyncio.ensure_future(sleep_until(self._clock, due))
-        woken = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (timer, woken):
-                task.cancel()
-            await asyncio.gather(timer, woken, return_exceptions=True)
+            # A minute at most: events created or moved through another node (or through
+            # REST here, which has no hook into this loop) are noticed within it.
+            await sleep_until_woken(self._clock, due, self._wake)
 
     def _require_db(self) -> Database:
         if self._db is None:

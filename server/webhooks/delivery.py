@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
-from server.chat.alarm import MAX_NAP, sleep_until
+from server.chat.alarm import sleep_until_woken
 from server.clock import Clock
 from server.config import WebhookSettings
 from server.db import outbox
@@ -105,7 +105,7 @@ class WebhookDelivery:
                 if taken:
                     continue  # more rows are due, and there is room for them
                 due = now + IDLE_PAUSE  # due, yet not ours to take (another node has it)
-            await self._sleep(due)
+            await sleep_until_woken(self._clock, due, self._wake)
 
     async def _take_and_send(self) -> tuple[int, datetime | None]:
         """Start attempts for due rows while there is room. Returns how many started and
@@ -130,19 +130,6 @@ class WebhookDelivery:
     def _attempt_done(self, attempt: asyncio.Task[None]) -> None:
         self._in_flight.discard(attempt)
         self._wake.set()
-
-    async def _sleep(self, due: datetime | None) -> None:
-        """Until ``due``, a wake-up, or MAX_NAP at most (rows another node queued)."""
-        cap = self._clock.now() + timedelta(seconds=MAX_NAP)
-        due = cap if due is None else min(due, cap)
-        timer = asyncio.ensure_future(sleep_until(self._clock, due))
-        woken = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in (timer, woken):
-                waiter.cancel()
-            await asyncio.gather(timer, woken, return_exceptions=True)
 
     # ------------------------------------------------------------------ one attempt
 
