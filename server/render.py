@@ -8,8 +8,9 @@ password hash never reaches this module at all.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.domain import (
@@ -30,6 +31,20 @@ JSON = dict[str, Any]
 def timestamp(moment: datetime | None) -> str | None:
     """ISO 8601 without a fraction or offset (naive UTC), e.g. ``2025-01-01T19:00:07``."""
     return None if moment is None else moment.isoformat(timespec="seconds")
+
+
+def end_timestamp(moment: datetime | None) -> str | None:
+    """:func:`timestamp` of when something ends (a mute, a wait), rounded up to the second:
+    never earlier than the real end, so a client that waits until then is let through."""
+    if moment is None or not moment.microsecond:
+        return timestamp(moment)
+    return timestamp(moment.replace(microsecond=0) + timedelta(seconds=1))
+
+
+def seconds_until(moment: datetime, now: datetime) -> int:
+    """Whole seconds from ``now`` until ``moment``, rounded up (at least 1): a ``retry_after``
+    a client may wait and then be let through."""
+    return max(1, math.ceil((moment - now).total_seconds()))
 
 
 def user(value: User) -> JSON:
@@ -138,7 +153,7 @@ def moderation(value: RoomModeration, now: datetime) -> JSON:
             {
                 "user_id": r.user_id,
                 "username": r.username,
-                "until": timestamp(r.ends_at),
+                "until": end_timestamp(r.ends_at),
                 "reason": r.reason,
                 "actor": r.actor,
                 "since": timestamp(r.since),

@@ -189,7 +189,11 @@ SCHEMAS: dict[str, JSONSchema] = {
                     {
                         "user_id": _UUID,
                         "username": {"type": "string"},
-                        "until": _TIME,
+                        "until": {
+                            **_TIME,
+                            "description": "When the mute ends, rounded up to the second "
+                            "(naive UTC, ISO 8601 without fraction or offset)",
+                        },
                         "reason": _nullable({"type": "string"}),
                         "actor": {"type": "string"},
                         "since": _TIME,

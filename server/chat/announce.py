@@ -46,7 +46,7 @@ def moderation_notice(change: ModerationChange) -> tuple[str, dict[str, Any]] | 
         return MEMBER_MODERATED, {
             "user_id": change.user_id,
             "action": "muted",
-            "until": render.timestamp(change.until),
+            "until": render.end_timestamp(change.until),
         }
     if isinstance(change, MemberRemoved):
         return MEMBER_MODERATED, {

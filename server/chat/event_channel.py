@@ -131,7 +131,9 @@ class EventChannel(Channel):
         return {
             "online": online_count(self, self.user_id),
             "presence": self.chat.presence.mode(self.topic),
-            "muted_until": render.timestamp(rules.muted_until(self.user_id, self.chat.clock.now())),
+            "muted_until": render.end_timestamp(
+                rules.muted_until(self.user_id, self.chat.clock.now())
+            ),
             "hidden_seqs": list(rules.hidden_seqs),
         }
 

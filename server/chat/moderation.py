@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from server.clock import Clock
 from server.db import moderation as moderation_store
 from server.db.database import Database
 from server.domain import MUTED, REMOVED, RoomId, RoomModeration, UserId
-from server.render import timestamp
+from server.render import end_timestamp, seconds_until
 
 # Refusal reasons.
 MUTED_REASON = "muted"
@@ -146,15 +145,15 @@ class Moderation:
             return {"reason": REMOVED_REASON}
         until = rules.muted_until(user_id, now)
         if until is not None:
-            return {"reason": MUTED_REASON, "until": timestamp(until)}
+            return _wait(MUTED_REASON, until, now)
         interval = rules.slow_mode_seconds
         if interval:
             key = (rules.room_id, user_id)
             last = self._last_post.get(key)
             if last is not None:
-                wait = (last + timedelta(seconds=interval) - now).total_seconds()
-                if wait > 0:
-                    return {"reason": SLOW_MODE_REASON, "retry_after": max(1, math.ceil(wait))}
+                allowed = last + timedelta(seconds=interval)
+                if allowed > now:
+                    return _wait(SLOW_MODE_REASON, allowed, now)
             if len(self._last_post) >= _PRUNE_AT:
                 self._prune(now)
             self._last_post[key] = now
@@ -166,3 +165,14 @@ class Moderation:
             seconds=max((r.slow_mode_seconds for r in self._rooms.values()), default=0)
         )
         self._last_post = {k: t for k, t in self._last_post.items() if t > oldest}
+
+
+def _wait(reason: str, allowed: datetime, now: datetime) -> dict[str, Any]:
+    """A post refused until ``allowed`` (a mute's end, slow mode's next turn), alike for both:
+    ``until`` and ``retry_after`` rounded up, so a client that waits for either is let
+    through."""
+    return {
+        "reason": reason,
+        "until": end_timestamp(allowed),
+        "retry_after": seconds_until(allowed, now),
+    }

@@ -5,7 +5,7 @@ the service key."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tests.phoenixjs import Client, PhoenixJS, phoenixjs
@@ -188,7 +188,7 @@ async def test_a_muted_member_gets_the_error_until_the_mute_ends(
     refused = await post(bob, room.topic, "but why")
     assert (refused["status"], refused["response"]) == (
         "error",
-        {"reason": "muted", "until": until},
+        {"reason": "muted", "until": until, "retry_after": 600},
     )
     assert (await post(alice, room.topic, "I can talk"))["status"] == "ok"
     assert not alice.client.events_since(0, event="message", name="muted")
@@ -219,6 +219,49 @@ async def test_a_muted_member_gets_the_error_until_the_mute_ends(
     assert log["data"][-1]["details"] == {"until": until, "seconds": 600, "reason": "calm"}
 
 
+async def test_a_refused_post_says_a_time_after_which_the_next_one_goes_through(
+    world: World, phoenixjs: PhoenixJS
+) -> None:
+    """Times are told in whole seconds; a mute that ends within a second is told rounded up,
+    with ``retry_after`` rounded up too, as slow mode's refusal is: a member who waits for
+    either is let through, never refused once more."""
+    room = await open_room(world, phoenixjs, "alice", "bob")
+    alice, bob = room.members.values()
+    world.clock.advance(timedelta(milliseconds=250))
+    ends = world.clock.now() + timedelta(seconds=60)  # hh:mm:ss.25
+    told_end = (ends.replace(microsecond=0) + timedelta(seconds=1)).isoformat()
+    result = await moderate(world, room, "mute", {"user_id": bob.user.id, "duration_seconds": 60})
+    assert [m["until"] for m in result["moderation"]["mutes"]] == [told_end]
+    told = await bob.client.expect(event="message", topic=room.topic, name="muted")
+    assert told["payload"] == {"until": told_end}
+    refused = await post(bob, room.topic, "now?")
+    assert refused["response"] == {"reason": "muted", "until": told_end, "retry_after": 60}
+    # A quarter of a second before the end: still a whole second to wait, not none.
+    world.clock.set(ends - timedelta(milliseconds=250))
+    refused = await post(bob, room.topic, "now?")
+    assert refused["response"] == {"reason": "muted", "until": told_end, "retry_after": 1}
+    await bob.client.leave(room.topic)
+    rejoined = await bob.client.join(room.topic, {})
+    assert rejoined["response"]["muted_until"] == told_end
+    # At the time told (not a second later): let through.
+    world.clock.set(datetime.fromisoformat(told_end))
+    assert (await post(bob, room.topic, "now"))["status"] == "ok"
+
+    # Slow mode's refusal has the same shape, and waiting retry_after is enough too.
+    await moderate(world, room, "slow_mode", {"seconds": 30})
+    assert (await post(alice, room.topic, "one"))["status"] == "ok"
+    world.clock.advance(timedelta(seconds=29, milliseconds=500))
+    refused = await post(alice, room.topic, "two")
+    next_turn = (world.clock.now() + timedelta(seconds=1)).replace(microsecond=0)
+    assert refused["response"] == {
+        "reason": "slow mode",
+        "until": next_turn.isoformat(),
+        "retry_after": 1,
+    }
+    world.clock.advance(timedelta(seconds=refused["response"]["retry_after"]))
+    assert (await post(alice, room.topic, "two"))["status"] == "ok"
+
+
 async def test_slow_mode_lets_each_member_post_once_per_interval(
     world: World, phoenixjs: PhoenixJS
 ) -> None:
@@ -232,7 +275,8 @@ async def test_slow_mode_lets_each_member_post_once_per_interval(
     assert (await post(alice, room.topic, "one"))["status"] == "ok"
     assert (await post(bob, room.topic, "mine"))["status"] == "ok"  # per member
     too_soon = await post(alice, room.topic, "two")
-    assert too_soon["response"] == {"reason": "slow mode", "retry_after": 30}
+    next_turn = (world.clock.now() + timedelta(seconds=30)).isoformat()
+    assert too_soon["response"] == {"reason": "slow mode", "until": next_turn, "retry_after": 30}
     world.clock.advance(timedelta(seconds=20))
     assert (await post(alice, room.topic, "two"))["response"]["retry_after"] == 10
     world.clock.advance(timedelta(seconds=10))

@@ -36,9 +36,6 @@ const TYPING_IDLE_MS = 3_000;
 const TYPING_THROTTLE_MS = 1_100;
 /** setTimeout's longest delay; a mute that ends later is looked at again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** The server's times are whole seconds, cut down: a mute "until 19:00:07" ends during that
- * second, so the page waits for its end before saying the member may post again. */
-const SERVER_TIME_RESOLUTION_MS = 1_000;
 
 /** What a room that was left reports to: nothing. */
 const SILENT_VIEW = new Proxy({}, { get: () => () => {} });
@@ -426,7 +423,8 @@ export class RoomSession {
   setMuted(until) {
     clearTimeout(this.muteTimer);
     const date = parseServerTime(until);
-    const left = date ? date.getTime() + SERVER_TIME_RESOLUTION_MS - Date.now() : 0;
+    // The server rounds a mute's end up to the second: at `until` the member may post.
+    const left = date ? date.getTime() - Date.now() : 0;
     const was = this.mutedUntil;
     this.mutedUntil = left > 0 ? date : null;
     if (this.mutedUntil) {
