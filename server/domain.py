@@ -48,6 +48,10 @@ class NotificationKind(StrEnum):
     EVENT_UPDATED = "event_updated"
     ROOM_OPENED = "room_opened"
     EVENT_CANCELLED = "event_cancelled"
+    REMOVED = "removed"
+    """The organisers removed the user from the event's chat room."""
+    REINSTATED = "reinstated"
+    """The organisers undid the user's removal: they may join the room again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ moderation as it now stands; what changed is then enforced by the chat and told 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -17,8 +19,10 @@ from server import render
 from server.api.live import announce
 from server.api.render import data_response
 from server.api.validation import Fields, path_id, query_int, read_json_object
+from server.db import events as event_store
 from server.db import moderation as moderation_store
-from server.db.database import Database
+from server.db import notifications as notification_store
+from server.db.database import Connection, Database
 from server.db.moderation import Outcome
 from server.domain import (
     DEFAULT_ACTOR,
@@ -33,11 +37,15 @@ from server.domain import (
     MessageDraft,
     MessageHidden,
     ModerationChange,
+    NewNotification,
     NotFound,
+    Notification,
+    NotificationKind,
     SlowModeSet,
     StoredMessage,
+    UserId,
 )
-from server.keys import CLOCK, DB, REALTIME
+from server.keys import CLOCK, DB, REALTIME, SETTINGS
 from server.limits import (
     CLIENT_ID_MAX_LENGTH,
     MESSAGE_MAX_LENGTH,
@@ -63,11 +71,59 @@ def _reason(fields: Fields) -> str | None:
     return fields.optional_text("reason", max_length=MODERATION_REASON_MAX_LENGTH)
 
 
-async def _finish(request: web.Request, outcome: Outcome, change: ModerationChange) -> web.Response:
-    """After the commit: the chat enforces the new state and tells the room what changed."""
+def removal_notice(event_name: str, reason: str | None) -> str:
+    notice = f"The organisers removed you from the chat for {event_name}"
+    return f"{notice}: {reason}" if reason else notice
+
+
+def reinstatement_notice(event_name: str) -> str:
+    return f"The organisers let you back into the chat for {event_name}"
+
+
+async def _notify_member(
+    request: web.Request,
+    conn: Connection,
+    outcome: Outcome,
+    user_id: UserId,
+    kind: NotificationKind,
+    notice: Callable[[str], str],
+) -> list[Notification]:
+    """A notification for the member an action was about, stored in the action's transaction
+    (queued for the webhook too) when the action changed something. Its dedupe key names the
+    action (the room's new moderation version): one notification per action, whatever
+    happens."""
+    if not outcome.changed:
+        return []
+    state = outcome.state
+    event = await event_store.get_event(conn, state.event_id)
+    item = NewNotification(
+        user_id=user_id,
+        event_id=event.id,
+        kind=kind.value,
+        message=notice(event.name),
+        dedupe_key=f"moderation:{state.room_id}:{state.version}",
+    )
+    return await notification_store.insert_notifications(
+        conn,
+        [item],
+        now=request.app[CLOCK].now(),
+        webhook=request.app[SETTINGS].webhook is not None,
+    )
+
+
+async def _finish(
+    request: web.Request,
+    outcome: Outcome,
+    change: ModerationChange,
+    notified: Sequence[Notification] = (),
+) -> web.Response:
+    """After the commit: the chat enforces the new state and tells the room what changed,
+    then the member concerned hears of it on their own channel (``user:<id>``)."""
     realtime = request.app[REALTIME]
     told = change if outcome.changed else None
     await announce(realtime.room_moderated(outcome.state, told), "moderation")
+    if notified:
+        await announce(realtime.notifications_created(notified), "push moderation notices")
     now = request.app[CLOCK].now()
     return data_response(
         {"changed": outcome.changed, "moderation": render.moderation(outcome.state, now)}
@@ -193,7 +249,15 @@ async def remove(request: web.Request) -> web.Response:
             actor=actor,
             now=request.app[CLOCK].now(),
         )
-    return await _finish(request, outcome, MemberRemoved(user_id, reason))
+        notified = await _notify_member(
+            request,
+            conn,
+            outcome,
+            user_id,
+            NotificationKind.REMOVED,
+            functools.partial(removal_notice, reason=reason),
+        )
+    return await _finish(request, outcome, MemberRemoved(user_id, reason), notified)
 
 
 async def reinstate(request: web.Request) -> web.Response:
@@ -206,7 +270,10 @@ async def reinstate(request: web.Request) -> web.Response:
         outcome = await moderation_store.reinstate(
             conn, event_id=event_id, user_id=user_id, actor=actor, now=request.app[CLOCK].now()
         )
-    return await _finish(request, outcome, MemberReinstated(user_id))
+        notified = await _notify_member(
+            request, conn, outcome, user_id, NotificationKind.REINSTATED, reinstatement_notice
+        )
+    return await _finish(request, outcome, MemberReinstated(user_id), notified)
 
 
 async def hide_message(request: web.Request) -> web.Response:

@@ -135,7 +135,13 @@ SCHEMAS: dict[str, JSONSchema] = {
         {
             "id": _UUID,
             "event_id": _nullable(_UUID),
-            "kind": {"type": "string", "examples": ["event_updated", "room_opened"]},
+            "kind": {
+                "type": "string",
+                "description": "What happened: event_updated, event_cancelled, room_opened; "
+                "removed and reinstated (the organisers removed the user from the event's "
+                "chat, or let them back in)",
+                "examples": ["event_updated", "room_opened", "reinstated"],
+            },
             "message": {"type": "string"},
             "status": {"type": "string", "enum": ["unread", "read"]},
             "inserted_at": _TIME,

@@ -13,11 +13,13 @@ Posts go to the node's :class:`~server.chat.writer.MessageWriter`, which stores 
 waiting at once and then replies and broadcasts in seq order.
 
 The organisers' moderation is enforced from this node's memory (:mod:`server.chat.moderation`):
-a removed member's join is refused before any ticket is claimed; a muted member's post, or a
-post too soon in slow mode, is refused before it reaches the writer. What an organiser does to
-one member reaches that member's channels as an intercepted ``member_moderated`` broadcast:
-the member is told (``muted``, ``unmuted``), or told and closed (``removed``, then
-``phx_close``, so phoenix.js does not rejoin); the other members' channels drop it.
+a removed member's join is refused before any ticket is claimed (once the database confirms the
+removal: a member reinstated through another node may rejoin before this node heard of it); a
+muted member's post, or a post too soon in slow mode, is refused before it reaches the writer.
+What an organiser does to one member reaches that member's channels as an intercepted
+``member_moderated`` broadcast: the member is told (``muted``, ``unmuted``), or told and closed
+(``removed``, then ``phx_close``, so phoenix.js does not rejoin); the other members' channels
+drop it.
 """
 
 from __future__ import annotations
@@ -97,7 +99,11 @@ class EventChannel(Channel):
             return Error({"reason": INVALID_TICKET})
         rules = await chat.moderation.rules(chat.db, facts.room.id)
         if user_id in rules.removed:
-            return Error({"reason": REMOVED_REASON})
+            # Told of a reinstatement (user:<id>) before this node heard of it? The database
+            # decides a removed member's refusal: a query for their joins only.
+            rules = await chat.moderation.confirm(chat.db, facts.room.id)
+            if user_id in rules.removed:
+                return Error({"reason": REMOVED_REASON})
         if not facts.holds_used_ticket:
             refusal = await self._claim(event_id, user_id, request)
             if refusal is not None:

@@ -126,6 +126,15 @@ class Moderation:
         if current is not None and current.version < state.version and self.on_change:
             self.on_change(current, rules, state)
 
+    async def confirm(self, db: Database, room_id: RoomId) -> RoomRules:
+        """The room's rules as the database has them now, installed unless this node has a
+        newer copy: for a refusal that a change this node has not heard of yet may have
+        lifted (a removed member's join, after a reinstatement through another node)."""
+        async with db.read() as conn:
+            state = await moderation_store.load_room_moderation(conn, room_id)
+        self.offer(state)
+        return self._rooms.get(room_id) or RoomRules.of(state)
+
     async def reload(self, db: Database, room_id: RoomId, version: int) -> None:
         """Another node changed the room (to ``version``): reload it if this node has it and
         its copy is older."""

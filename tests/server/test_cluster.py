@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from tests.balancer import HttpBalancer, TcpBalancer
-from tests.phoenixjs import Client, PhoenixJS, phoenix_version, phoenixjs
+from tests.phoenixjs import Client, PhoenixJS, phoenix_version, phoenixjs, ws_url
 from tests.redis_proxy import DroppingRedisProxy
 from tests.server.cluster_support import (
     DOWN_AFTER,
@@ -358,6 +358,49 @@ async def test_an_organisers_action_on_one_node_holds_on_every_node(
     for client, name, count in ((bob, "muted", 1), (bob, "unmuted", 1), (carol, "removed", 1)):
         assert len(client.events_since(0, event="message", topic=topic, name=name)) == count
     assert not on_a.events_since(0, event="message", name="muted")
+
+
+async def test_a_removal_and_a_reinstatement_are_told_once_whichever_node(
+    cluster: ClusterWorld, phoenixjs: PhoenixJS
+) -> None:
+    """Taken through A, a removal and a reinstatement reach the member's own channel once
+    per client (their tabs on B and on A), not once per node, and are stored once. Told of
+    the reinstatement, the member rejoins through B at once."""
+    a, b = await cluster.node(), await cluster.node()
+    event = await cluster.open_event(a)
+    topic = topic_of(event)
+    carol, carol_user = await cluster.member(phoenixjs, b, event["id"])
+    mine = f"user:{carol_user.id}"
+    tab = await phoenixjs.connect(ws_url(a.url), params={"token": carol_user.token})
+    for client in (carol, tab):
+        assert (await client.join(mine))["status"] == "ok"
+
+    await moderate(cluster, a, event, "remove", {"user_id": carol_user.id, "reason": "rude"})
+    for client in (carol, tab):
+        told = await client.expect(event="message", topic=mine, name="notification")
+        assert (told["payload"]["kind"], told["payload"]["event_id"]) == ("removed", event["id"])
+    await carol.expect(event="channel_close", topic=topic)
+
+    await moderate(cluster, a, event, "reinstate", {"user_id": carol_user.id})
+    await carol.expect(
+        lambda e: e["payload"]["kind"] == "reinstated", event="message", topic=mine,
+        name="notification",
+    )  # fmt: skip
+    back = await carol.join(topic, {})
+    assert back["status"] == "ok", back
+    await tab.expect(
+        lambda e: e["payload"]["kind"] == "reinstated", event="message", topic=mine,
+        name="notification",
+    )  # fmt: skip
+
+    # A later action through A reaches B after everything A published before it.
+    await moderate(cluster, a, event, "mute", {"user_id": carol_user.id, "duration_seconds": 60})
+    await carol.expect(event="message", topic=topic, name="muted")
+    for client in (carol, tab):
+        told = client.events_since(0, event="message", topic=mine, name="notification")
+        assert [e["payload"]["kind"] for e in told] == ["removed", "reinstated"], client
+    stored = await cluster.api(b).get("/api/notifications", token=carol_user.token, expected=200)
+    assert sorted(n["kind"] for n in stored["data"]) == ["reinstated", "removed"]
 
 
 async def test_announcements_and_hidden_messages_keep_the_rooms_order_on_every_node(

@@ -4,15 +4,74 @@ the service key."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+from aiohttp import web
+
+from server.chat.alarm import SteppingClock
+from server.config import Settings, WebhookSettings
 from tests.phoenixjs import Client, PhoenixJS, phoenixjs
-from tests.server.api_client import Session, snapshot
-from tests.server.chat_support import OPENS, World, stepping_clock, world
+from tests.server.api_client import Api, Session, snapshot
+from tests.server.chat_support import (
+    OPENS,
+    TOKEN_TTL,
+    AiohttpClient,
+    World,
+    build_app,
+    stepping_clock,
+    world,
+)
 
 __all__ = ["phoenixjs", "stepping_clock", "world"]
+
+
+class Webhook:
+    """The operator's webhook: acknowledges and keeps every notification it is sent."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, dict[str, Any]] = {}
+        self.changed = asyncio.Condition()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        async with self.changed:
+            self.received[request.headers["Idempotency-Key"]] = body
+            self.changed.notify_all()
+        return web.Response()
+
+    async def kinds(self, count: int) -> list[str]:
+        """The kinds of the first ``count`` notifications received, in order of arrival."""
+        async with asyncio.timeout(5), self.changed:
+            await self.changed.wait_for(lambda: len(self.received) >= count)
+        return [body["kind"] for body in self.received.values()]
+
+
+@pytest.fixture
+async def webhook() -> Webhook:
+    return Webhook()
+
+
+@pytest.fixture
+async def webhook_world(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    stepping_clock: SteppingClock,
+    webhook: Webhook,
+) -> AsyncIterator[World]:
+    """The chat with a webhook configured."""
+    receiver_app = web.Application()
+    receiver_app.router.add_post("/hook", webhook.handle)
+    receiver = await aiohttp_client(receiver_app)
+    hook = WebhookSettings(url=str(receiver.make_url("/hook")), secret="s" * 32)
+    settings = replace(settings, token_ttl_seconds=TOKEN_TTL, webhook=hook)
+    client = await aiohttp_client(build_app(settings, stepping_clock))
+    yield World(Api(client), client, stepping_clock)
 
 
 @dataclass
@@ -333,3 +392,61 @@ async def test_a_removed_member_is_closed_out_until_reinstated(
     back = await carol.client.join(room.topic, {})
     assert back["status"] == "ok", back
     assert [m["content"] for m in back["response"]["messages"]] == ["better now"]
+
+
+async def test_a_removed_member_is_notified_and_so_is_their_reinstatement(
+    webhook_world: World, phoenixjs: PhoenixJS, webhook: Webhook
+) -> None:
+    """A removal and a reinstatement reach the member on their own channel (their app may
+    have the room closed), stored like every notification and sent to the webhook; once per
+    action, none for an action that changed nothing."""
+    world = webhook_world
+    room = await open_room(world, phoenixjs, "alice", "carol")
+    carol = room.members["carol"]
+    mine = f"user:{carol.user.id}"
+    assert (await carol.client.join(mine))["status"] == "ok"
+    event_id = room.event["id"]
+
+    await moderate(world, room, "remove", {"user_id": carol.user.id, "reason": "abusive"})
+    told = await carol.client.expect(event="message", topic=mine, name="notification")
+    removal = told["payload"]
+    assert (removal["kind"], removal["event_id"], removal["status"]) == (
+        "removed",
+        event_id,
+        "unread",
+    )
+    assert removal["message"] == "The organisers removed you from the chat for Concert: abusive"
+    await carol.client.expect(event="channel_close", topic=room.topic)
+    again = await moderate(world, room, "remove", {"user_id": carol.user.id, "reason": "abusive"})
+    assert not again["changed"]
+
+    assert (await moderate(world, room, "reinstate", {"user_id": carol.user.id}))["changed"]
+    told = await carol.client.expect(
+        lambda e: e["payload"]["kind"] == "reinstated",
+        event="message",
+        topic=mine,
+        name="notification",
+    )
+    reinstated = told["payload"]
+    assert (reinstated["event_id"], reinstated["message"]) == (
+        event_id,
+        "The organisers let you back into the chat for Concert",
+    )
+    # Told so, she may join at once.
+    back = await carol.client.join(room.topic, {})
+    assert back["status"] == "ok", back
+    assert not (await moderate(world, room, "reinstate", {"user_id": carol.user.id}))["changed"]
+
+    # Stored, once each, and only for her; and the webhook was sent each once.
+    listed = await world.api.get("/api/notifications", token=carol.user.token, expected=200)
+    assert sorted(n["id"] for n in listed["data"]) == sorted([removal["id"], reinstated["id"]])
+    others = await world.api.get(
+        "/api/notifications", token=room.members["alice"].user.token, expected=200
+    )
+    assert others["data"] == []
+    assert await webhook.kinds(2) == ["removed", "reinstated"]
+    assert set(webhook.received) == {removal["id"], reinstated["id"]}
+    mark = phoenixjs.mark()
+    await post(carol, room.topic, "thanks")  # a round trip: nothing more was pushed
+    assert len(carol.client.events_since(0, event="message", name="notification")) == 2
+    assert not carol.client.events_since(mark, event="message", name="notification")

@@ -42,7 +42,9 @@ class App {
       ...common,
       onArrived: (notification) => {
         if (notification.kind === "room_opened" && !byId("events-view").hidden) this.events.load();
+        if (notification.kind === "reinstated") this.room.reinstated(notification.event_id);
       },
+      onJoin: (eventId) => this.openRoom(eventId),
     });
     byId("sign-out").addEventListener("click", () => this.signOut());
     window.addEventListener("hashchange", () => this.route());
@@ -100,6 +102,13 @@ class App {
       this.events.load();
       byId("events-title").focus();
     }
+  }
+
+  /** To the event's room; already there (the organisers had removed the user), join again. */
+  openRoom(eventId) {
+    const hash = `#/events/${eventId}`;
+    if (location.hash === hash) this.route();
+    else location.hash = hash;
   }
 
   showConnection({ state, transport }) {

@@ -1,17 +1,23 @@
 // The user's notifications: the unread ones at sign-in (REST), new ones as the server pushes
 // them on `user:<id>`, shown in a banner and listed in a panel where they can be marked read.
+// One the user can act on says how: `reinstated` (the organisers let them back into a chat
+// they were removed from) offers "Join again".
 
 import { api } from "./api.mjs";
 import { byId, fill, h, show } from "./dom.mjs";
 import { fullTime, messageTime, parseServerTime } from "./words.mjs";
 
 export class Notifications {
-  /** `onArrived(notification)`: a new one was pushed (e.g. a room opened). */
-  constructor({ getSession, onUnauthorized, onArrived }) {
+  /** `onArrived(notification)`: a new one was pushed (e.g. a room opened). `onJoin(eventId)`:
+   * the user chose "Join again". */
+  constructor({ getSession, onUnauthorized, onArrived, onJoin }) {
     this.getSession = getSession;
     this.onUnauthorized = onUnauthorized;
     this.onArrived = onArrived;
+    this.onJoin = onJoin;
     this.items = new Map();
+    /** The notification the banner shows. */
+    this.noticed = null;
     this.el = {
       toggle: byId("notifications-toggle"),
       count: byId("notifications-count"),
@@ -20,6 +26,7 @@ export class Notifications {
       empty: byId("notifications-empty"),
       notice: byId("notice"),
       noticeText: byId("notice-text"),
+      noticeJoin: byId("notice-join"),
     };
     this.el.toggle.addEventListener("click", () => this.toggle());
     byId("notifications-close").addEventListener("click", () => {
@@ -33,6 +40,7 @@ export class Notifications {
       }
     });
     byId("notice-dismiss").addEventListener("click", () => show(this.el.notice, false));
+    this.el.noticeJoin.addEventListener("click", () => this.noticed && this.join(this.noticed));
   }
 
   async load() {
@@ -52,7 +60,9 @@ export class Notifications {
   pushed(notification) {
     if (!notification || !notification.id) return;
     this.items.set(notification.id, notification);
+    this.noticed = notification;
     fill(this.el.noticeText, notification.message);
+    show(this.el.noticeJoin, canJoin(notification));
     show(this.el.notice, true);
     this.render();
     this.onArrived(notification);
@@ -82,6 +92,11 @@ export class Notifications {
     const date = parseServerTime(item.inserted_at);
     const button = h("button", { type: "button", class: "link-button" }, "Mark as read");
     button.addEventListener("click", () => this.markRead(item));
+    let join = null;
+    if (canJoin(item)) {
+      join = h("button", { type: "button", class: "link-button" }, "Join again");
+      join.addEventListener("click", () => this.join(item));
+    }
     return h(
       "li",
       {},
@@ -91,9 +106,19 @@ export class Notifications {
         { class: "muted" },
         date ? h("time", { datetime: date.toISOString(), title: fullTime(date) }, messageTime(date)) : "",
         " ",
+        join,
+        join ? " " : null,
         button,
       ),
     );
+  }
+
+  /** "Join again": to the room, and the notification has done its job. */
+  join(item) {
+    show(this.el.notice, false);
+    this.toggle(false);
+    if (item.status === "unread") this.markRead(item);
+    this.onJoin(item.event_id);
   }
 
   async markRead(item) {
@@ -109,4 +134,9 @@ export class Notifications {
     }
     this.render();
   }
+}
+
+/** The organisers let the user back into an event's chat: they may join it again. */
+function canJoin(item) {
+  return item.kind === "reinstated" && typeof item.event_id === "string";
 }

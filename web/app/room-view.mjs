@@ -9,6 +9,7 @@ import { RoomSession } from "./room.mjs";
 import {
   HIDDEN_MESSAGE,
   ORGANISER_BADGE,
+  REINSTATED,
   UNMUTED,
   eventTime,
   fullTime,
@@ -51,6 +52,8 @@ export class RoomView {
     this.people = null;
     /** The seq of the message the live region last read out, if one. */
     this.announcedSeq = null;
+    /** The room says the organisers removed this user (refused or closed). */
+    this.removedShown = false;
 
     this.el = {
       title: byId("room-title"),
@@ -129,6 +132,7 @@ export class RoomView {
   async open(eventId, ticketNumber) {
     this.close();
     this.eventId = eventId;
+    this.removedShown = false;
     this.event = null;
     this.roomStatus = null;
     const { el } = this;
@@ -226,6 +230,7 @@ export class RoomView {
     this.showJoin(refusalSentence(reply), { form: retry });
     if (retry) this.el.joinTicket.focus();
     this.session = null;
+    this.removedShown = reply.reason === "removed";
   }
 
   closed() {
@@ -243,6 +248,15 @@ export class RoomView {
     fill(this.el.pending);
     this.showJoin(removedSentence(reason), { form: false });
     this.el.title.focus();
+    this.removedShown = true;
+  }
+
+  /** The organisers let the user back into `eventId`'s chat: if this room is on screen saying
+   * they were removed, say so instead; joining again is the user's choice. */
+  reinstated(eventId) {
+    if (eventId !== this.eventId || !this.removedShown) return;
+    this.removedShown = false;
+    this.showJoin(REINSTATED, { form: false });
   }
 
   messagesAdded(messages, { first = false, older = false }) {

@@ -173,6 +173,9 @@ export function removedSentence(reason) {
   return `The organisers removed you from this chat.${why ? ` Their reason: “${why}”.` : ""} You cannot join it again.`;
 }
 
+/** Shown in place of the removal once the organisers undid it; the notice offers the way in. */
+export const REINSTATED = "The organisers let you back into this chat. Choose “Join again” to join it.";
+
 /** "1 person", "1,204 people". */
 export function peopleWords(count) {
   return `${count.toLocaleString()} ${count === 1 ? "person" : "people"}`;

@@ -1,8 +1,10 @@
 // The organisers remove a member, as both members see it: "Who's here" lists everyone admitted
-// with whether they are online; the removed member is told why, in a sentence, and the page
-// does not try to join the room again, not even when its connection drops and comes back
-// (its own notifications channel rejoins, the room does not); a reload's join is refused with
-// a sentence; the other member sees them leave, and "Who's here" no longer lists them.
+// with whether they are online; the removed member is told why, in a sentence (and in a
+// notification), and the page does not try to join the room again, not even when its
+// connection drops and comes back (its own notifications channel rejoins, the room does not);
+// a reload's join is refused with a sentence; the other member sees them leave, and "Who's
+// here" no longer lists them. Reinstated, the member is notified and joins again from the
+// notification.
 
 import { PHONE, assert, createEvent, holderInRoom, moderate, startProxy, unique } from "../harness.mjs";
 
@@ -39,6 +41,8 @@ export default async function removal({ browser, defer }) {
   const joins = erin.recordJoins();
   await moderate(event.id, "remove", { user_id: erin.userId, reason: "Reselling tickets" });
   await erin.waitForText("#join-message", `The organisers removed you from this chat. Their reason: “Reselling tickets”. You cannot join it again.`);
+  await erin.waitForText("#notice", `The organisers removed you from the chat for ${event.name}: Reselling tickets`);
+  assert.ok(await erin.page.locator("#notice-join").isHidden(), "nothing to join");
   assert.ok(await erin.page.locator("#room-body").isHidden(), "the room is closed to them");
   assert.ok(await erin.page.locator("#join-form").isHidden(), "no ticket form: a ticket does not help");
   await carol.waitForText("#participant-count", "(1)");
@@ -65,6 +69,19 @@ export default async function removal({ browser, defer }) {
   });
   // The refused join was not tried again meanwhile.
   assert.equal(joins.topics.filter((topic) => topic.startsWith("event:")).length, 1, `joins sent: ${joins.topics}`);
+
+  // Reinstated: told so, with a way back in, which works at once.
+  await moderate(event.id, "reinstate", { user_id: erin.userId });
+  await erin.waitForText("#notice", `The organisers let you back into the chat for ${event.name}`);
+  await erin.waitForText("#join-message", "The organisers let you back into this chat.");
+  await erin.screenshot("room-reinstated-phone");
+  await erin.page.getByRole("button", { name: "Join again" }).click();
+  await erin.waitJoined();
+  await erin.waitForText("#participant-count", "(2)");
+  await carol.waitForText("#participant-count", "(2)");
+  assert.ok(await erin.page.locator("#notice").isHidden(), "the notice has done its job");
+  await erin.send("Sorry about that");
+  await carol.waitForMessage("Sorry about that");
   carol.assertClean();
   erin.assertClean();
 }
