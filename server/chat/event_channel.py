@@ -35,7 +35,7 @@ from server.chat import payloads
 from server.chat.announce import MEMBER_MODERATED, ROOM_DELETED, ROOM_STATUS
 from server.chat.context import CHAT_CONTEXT, ChatContext
 from server.chat.moderation import REMOVED_REASON, RoomRules
-from server.chat.presence import COUNT_MODE, PRESENCE_MODE, PRESENCE_STATE, online_count
+from server.chat.presence import online_count
 from server.chat.topics import EVENT_PREFIX, id_from_topic
 from server.chat.writer import Outcome
 from server.db import chat as chat_store
@@ -69,14 +69,15 @@ class EventChannel(Channel):
     # These pass through handle_out (rare, so the fastlane loses nothing that matters). When
     # the event is deleted the channel forwards room_status and closes itself, on every
     # node, and the client gets phx_close and does not rejoin; member_moderated is for one
-    # member's channels only (see the module docstring); entering count mode, each member
-    # gets its own entries as its new presence list (server.chat.presence).
-    intercept = frozenset({ROOM_STATUS, MEMBER_MODERATED, PRESENCE_MODE})
+    # member's channels only (see the module docstring).
+    intercept = frozenset({ROOM_STATUS, MEMBER_MODERATED})
 
     event_id: EventId
     room_id: RoomId
     user_id: UserId
     username: str
+    presence_told: str
+    """The presence mode the join reply said."""
 
     @property
     def chat(self) -> ChatContext:
@@ -134,9 +135,10 @@ class EventChannel(Channel):
         one included) and whether presence lists them or counts them, until when this member
         is muted, and which messages are hidden (a client that kept messages from before a
         reconnect drops those)."""
+        self.presence_told = self.chat.presence.mode(self.topic)
         return {
             "online": online_count(self, self.user_id),
-            "presence": self.chat.presence.mode(self.topic),
+            "presence": self.presence_told,
             "muted_until": render.end_timestamp(
                 rules.muted_until(self.user_id, self.chat.clock.now())
             ),
@@ -176,15 +178,15 @@ class EventChannel(Channel):
         return {"reason": INVALID_TICKET}
 
     async def after_join(self) -> None:
-        await self.chat.presence.track(self, self.user_id, self.username, self.chat.clock.now())
+        chat = self.chat
+        await chat.presence.track(
+            self, self.user_id, self.username, chat.clock.now(), told=self.presence_told
+        )
 
     async def handle_out(self, event: str, payload: Any) -> Stop | None:
         if event == MEMBER_MODERATED:
             return await self._moderated(payload)
         await self.push(event, payload)
-        if event == PRESENCE_MODE and payload.get("mode") == COUNT_MODE:
-            own = self.chat.presence.own_entries(self.topic, self.user_id)
-            await self.push(PRESENCE_STATE, own)
         if event == ROOM_STATUS and payload.get("status") == ROOM_DELETED:
             return Stop("normal")
         return None

@@ -17,10 +17,20 @@ entries as a new ``presence_state`` (its list shrinks to itself); when the room 
 half the limit it returns to list mode: ``presence_mode {"mode": "list"}`` and the whole list
 as ``presence_state``, then diffs as before. The join reply says which mode the room is in.
 
+**Order.** A member always hears ``presence_mode`` before the ``presence_state`` and
+``presence_count`` it describes. So what depends on the mode is not broadcast but pushed, by
+this class, to each member it tracks on this node (:meth:`RoomPresence.track` adds them, their
+channel's end removes them), in one go with no await between a member's frames: at a switch,
+each member gets ``presence_mode`` and then its ``presence_state``, before any later count or
+diff; counts go to the tracked members only. A joiner is tracked in ``after_join``, when it is
+sent its starting point: ``presence_mode`` first whenever the room counts (or no longer is in
+the mode its join reply said), then its ``presence_state``; until then it hears no count and no
+switch, only diffs, which phoenix.js's ``Presence`` holds until the state.
+
 **Several nodes** (cluster mode): every node's presence state holds the whole cluster's
 entries (phxpy replicates them), so the count, the join reply's ``online`` and the mode are
 the cluster's; each node runs this for its own members, from the changes of every node, and
-tells only them (``Presence.broadcast``), so a member hears one count, not one per node.
+tells only them, so a member hears one count, not one per node.
 """
 
 from __future__ import annotations
@@ -28,12 +38,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from datetime import datetime
 from typing import Any
 
-from phxpy import Channel, Endpoint
+from phxpy import Channel, Endpoint, RawJSON
 from phxpy.presence_state import Diff
+from phxpy.serializer import json_dumps
 from server.domain import UserId
 from server.render import timestamp
 
@@ -47,7 +58,8 @@ PRESENCE_COUNT = "presence_count"
 
 
 class RoomPresence:
-    """One per node: which rooms are in count mode, and their count broadcasts."""
+    """One per node: which rooms are in count mode, the members each room's mode is told to,
+    and their counts."""
 
     def __init__(self, endpoint: Endpoint, *, list_limit: int, count_interval: float) -> None:
         self._endpoint = endpoint
@@ -57,22 +69,59 @@ class RoomPresence:
         """Topics in count mode."""
         self._counting: dict[str, asyncio.Task[None]] = {}
         self._count_stale: set[str] = set()
+        self._members: dict[str, dict[Channel, UserId]] = {}
+        """Per topic, this node's tracked channels and their users: who hears the mode."""
         endpoint.presence.on_diff = self._on_diff
+        endpoint.on_channel_exit(self._channel_exited)
 
     def mode(self, topic: str) -> str:
         return COUNT_MODE if topic in self._counted else LIST_MODE
 
-    async def track(self, channel: Channel, user_id: UserId, username: str, now: datetime) -> None:
+    async def track(
+        self, channel: Channel, user_id: UserId, username: str, now: datetime, *, told: str
+    ) -> None:
         """Track the channel's user, then push this client its starting point: the room's
-        list, or in count mode its own entries (phoenix.js's ``Presence`` starts from
-        ``presence_state`` and applies diffs after it)."""
+        list, or in count mode ``presence_mode`` and its own entries (phoenix.js's
+        ``Presence`` starts from ``presence_state`` and applies diffs after it). ``told``:
+        the mode its join reply said; the client hears ``presence_mode`` if that changed."""
         presence = self._endpoint.presence
         meta = {"username": username, "online_at": timestamp(now)}
         await presence.track(channel, user_id, meta)
-        if channel.topic in self._counted:
-            await channel.push(PRESENCE_STATE, self.own_entries(channel.topic, user_id))
-        else:
-            await channel.push(PRESENCE_STATE, presence.state_payload(channel.topic))
+        # From here to the registration nothing suspends (a push queues its frame and never
+        # waits): no switch or count can come between this member's starting point and what
+        # follows it.
+        topic = channel.topic
+        mode = self.mode(topic)
+        if mode != told or mode == COUNT_MODE:
+            await channel.push(PRESENCE_MODE, {"mode": mode})
+        await channel.push(PRESENCE_STATE, self._state_for(topic, user_id, mode))
+        self._members.setdefault(topic, {})[channel] = user_id
+
+    def _state_for(self, topic: str, user_id: UserId, mode: str) -> Any:
+        """A member's ``presence_state`` in ``mode``: the whole list, or its own entries."""
+        if mode == COUNT_MODE:
+            return self.own_entries(topic, user_id)
+        return self._endpoint.presence.state_payload(topic)
+
+    def _channel_exited(self, owner: Hashable) -> None:
+        if not isinstance(owner, Channel):
+            return
+        members = self._members.get(owner.topic)
+        if members is not None and members.pop(owner, None) is not None and not members:
+            del self._members[owner.topic]
+
+    async def _tell_mode(self, topic: str, mode: str) -> None:
+        """The room switched: each member hears the mode and then its new starting point, all
+        of them before anything else is sent (no await suspends in between)."""
+        members = self._members.get(topic)
+        if not members:
+            return
+        told = RawJSON(json_dumps({"mode": mode}))
+        listed = self._endpoint.presence.state_payload(topic) if mode == LIST_MODE else None
+        for channel, user_id in list(members.items()):
+            await channel.push(PRESENCE_MODE, told)
+            own = self.own_entries(topic, user_id) if listed is None else listed
+            await channel.push(PRESENCE_STATE, own)
 
     def own_entries(self, topic: str, user_id: UserId) -> dict[str, Any]:
         metas = self._endpoint.presence.get(topic, user_id)
@@ -90,15 +139,14 @@ class RoomPresence:
                 return False
             # Small again: everyone gets the whole list, which holds this change too.
             self._counted.discard(topic)
-            await presence.broadcast(topic, PRESENCE_MODE, {"mode": LIST_MODE})
-            await presence.broadcast(topic, PRESENCE_STATE, presence.state_payload(topic))
+            await self._tell_mode(topic, LIST_MODE)
             return False
         if online <= self.list_limit:
             return True
-        # Too big for everyone to hear of everyone: each member's channel replaces its list by
-        # its own entries (EventChannel.handle_out), then counts follow.
+        # Too big for everyone to hear of everyone: each member's list shrinks to its own
+        # entries, then counts follow.
         self._counted.add(topic)
-        await presence.broadcast(topic, PRESENCE_MODE, {"mode": COUNT_MODE})
+        await self._tell_mode(topic, COUNT_MODE)
         self._count_changed(topic)
         return False
 
@@ -114,8 +162,10 @@ class RoomPresence:
         try:
             while topic in self._counted:
                 self._count_stale.discard(topic)
-                presence = self._endpoint.presence
-                await presence.broadcast(topic, PRESENCE_COUNT, {"online": presence.count(topic)})
+                online = RawJSON(json_dumps({"online": self._endpoint.presence.count(topic)}))
+                # To the members told of count mode (a joiner hears counts once tracked).
+                for channel in list(self._members.get(topic, ())):
+                    await channel.push(PRESENCE_COUNT, online)
                 await self._endpoint.clock.sleep(self.count_interval)
                 if topic not in self._count_stale:
                     return

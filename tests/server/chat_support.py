@@ -22,7 +22,7 @@ from server.chat.alarm import SteppingClock
 from server.chat.setup import CHAT, Chat
 from server.chat.socket import UserSocket
 from server.config import Settings
-from tests.phoenixjs import ws_url
+from tests.phoenixjs import Client, ws_url
 from tests.server.api_client import Api, Session
 from tests.server.conftest import START
 
@@ -118,3 +118,43 @@ async def world(
     settings = replace(settings, token_ttl_seconds=TOKEN_TTL)
     client = await aiohttp_client(build_app(settings, stepping_clock))
     yield World(Api(client), client, stepping_clock)
+
+
+PRESENCE_EVENTS = frozenset({"presence_state", "presence_diff", "presence_mode", "presence_count"})
+
+
+def presence_frames(client: Client, topic: str, since: int = 0) -> list[tuple[str, Any]]:
+    """The presence messages a phoenix.js client received on ``topic``, in arrival order."""
+    return [
+        (event["name"], event.get("payload"))
+        for event in client.events_since(since, event="message", topic=topic)
+        if event["name"] in PRESENCE_EVENTS
+    ]
+
+
+def assert_presence_readable(
+    frames: list[tuple[str, Any]], mode: str, own_key: str, *, joined: bool = False
+) -> str:
+    """Every presence message could be read by the mode last told when it came: the join
+    reply's ``mode``, then each ``presence_mode``, which its ``presence_state`` follows before
+    anything else. In count mode a ``presence_state`` holds only the member's own entries and
+    no diff comes; in list mode no count comes. ``joined``: ``frames`` start at a join, and a
+    joiner in count mode hears ``presence_mode`` first. Returns the mode told last."""
+    if joined and mode == "count":
+        assert frames[:1] == [("presence_mode", {"mode": "count"})], frames
+    awaiting_state = False
+    for n, (name, payload) in enumerate(frames):
+        where = f"message {n} of {frames}"
+        if awaiting_state:
+            assert name == "presence_state", f"presence_mode without its state: {where}"
+            awaiting_state = False
+        if name == "presence_mode":
+            mode, awaiting_state = payload["mode"], True
+        elif name == "presence_count":
+            assert mode == "count", f"a count in list mode: {where}"
+        elif name == "presence_diff":
+            assert mode == "list", f"a diff in count mode: {where}"
+        elif mode == "count":
+            assert set(payload) <= {own_key}, f"another's entries in count mode: {where}"
+    assert not awaiting_state, f"presence_mode without its state: {frames}"
+    return mode

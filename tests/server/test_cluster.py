@@ -14,6 +14,7 @@ from typing import Any
 from tests.balancer import HttpBalancer, TcpBalancer
 from tests.phoenixjs import Client, PhoenixJS, phoenix_version, phoenixjs, ws_url
 from tests.redis_proxy import DroppingRedisProxy
+from tests.server.chat_support import assert_presence_readable, presence_frames
 from tests.server.cluster_support import (
     DOWN_AFTER,
     ClusterWorld,
@@ -474,18 +475,17 @@ async def test_a_big_rooms_count_is_the_clusters(
         await client.expect(
             lambda e: set(e["list"]) == {alice.id, bob.id}, event="presence_sync", topic=topic
         )
-    third, _ = await cluster.member(phoenixjs, b, event["id"])
+    third, carol = await cluster.member(phoenixjs, b, event["id"])
     for client in (first, second, third):
         await client.expect(
             lambda e: e["payload"] == {"online": 3}, event="message", name="presence_count"
         )
-    fourth, _ = await cluster.member(phoenixjs, a, event["id"])
-    assert fourth  # joined: the reply said so
+    fourth, dave = await cluster.member(phoenixjs, a, event["id"])
     for client in (first, second, third, fourth):
         await client.expect(
             lambda e: e["payload"] == {"online": 4}, event="message", name="presence_count"
         )
-    for client in (first, second, third):
+    for client in (first, second, third, fourth):
         modes = client.events_since(0, event="message", name="presence_mode")
         assert [m["payload"] for m in modes] == [{"mode": "count"}]
     # REST on either node counts the whole room.
@@ -495,3 +495,21 @@ async def test_a_big_rooms_count_is_the_clusters(
         )
         assert people["online_count"] == 4, people
         assert all(person["online"] for person in people["data"])
+
+    # The room shrinks to one member, on B: listed again, the mode before the list.
+    mark = phoenixjs.mark()
+    for client in (fourth, third, first):
+        await client.leave(topic)
+    await second.expect(
+        lambda e: e["payload"] == {"mode": "list"}, event="message", name="presence_mode"
+    )
+    await second.expect(lambda e: set(e["list"]) == {bob.id}, event="presence_sync", since=mark)
+    # Each member, on either node, could read every presence message as it came.
+    for client, user in ((first, alice), (second, bob), (third, carol), (fourth, dave)):
+        [joined] = client.events_since(0, event="join", topic=topic)
+        frames = presence_frames(client, topic)
+        assert_presence_readable(frames, joined["response"]["presence"], user.id, joined=True)
+    assert [f[0] for f in presence_frames(second, topic)][-2:] == [
+        "presence_mode",
+        "presence_state",
+    ]

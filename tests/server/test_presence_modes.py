@@ -14,7 +14,14 @@ from server.chat.alarm import SteppingClock
 from server.config import Settings
 from tests.phoenixjs import Client, PhoenixJS, phoenixjs
 from tests.server.api_client import Api, Session
-from tests.server.chat_support import TOKEN_TTL, AiohttpClient, World, build_app
+from tests.server.chat_support import (
+    TOKEN_TTL,
+    AiohttpClient,
+    World,
+    assert_presence_readable,
+    build_app,
+    presence_frames,
+)
 from tests.server.conftest import START
 
 __all__ = ["phoenixjs"]
@@ -23,14 +30,18 @@ LIMIT = 2
 """Count mode above two members online; back to the list at one."""
 
 
-@pytest.fixture
-async def small_world(aiohttp_client: AiohttpClient, settings: Settings) -> AsyncIterator[World]:
-    settings = replace(settings, token_ttl_seconds=TOKEN_TTL, presence_list_limit=LIMIT)
+async def world_with_limit(aiohttp_client: AiohttpClient, settings: Settings, limit: int) -> World:
+    settings = replace(settings, token_ttl_seconds=TOKEN_TTL, presence_list_limit=limit)
     clock = SteppingClock(START)
     client = await aiohttp_client(build_app(settings, clock))
     world = World(Api(client), client, clock)
     world.chat.context.presence.count_interval = 0.01  # (the default is a second)
-    yield world
+    return world
+
+
+@pytest.fixture
+async def small_world(aiohttp_client: AiohttpClient, settings: Settings) -> AsyncIterator[World]:
+    yield await world_with_limit(aiohttp_client, settings, LIMIT)
 
 
 async def enter(
@@ -98,3 +109,59 @@ async def test_members_get_a_count_instead_of_the_list_above_the_limit(
     erin, e, _ = await enter(world, phoenixjs, event, "erin")
     await a.expect(listing(alice, erin), event="presence_sync")
     await e.expect(listing(alice, erin), event="presence_sync")
+
+
+async def test_presence_mode_comes_before_what_it_describes(
+    aiohttp_client: AiohttpClient, settings: Settings, phoenixjs: PhoenixJS
+) -> None:
+    """Whatever members are doing meanwhile, each hears ``presence_mode`` before the
+    ``presence_state`` and ``presence_count`` it describes: a joiner in count mode first of
+    all; at each switch, the mode and then the state, before any count (count mode) or diff
+    (list mode)."""
+    world = await world_with_limit(aiohttp_client, settings, 4)  # lists again at 2
+    event = await world.event()
+    topic = f"event:{event['id']}"
+    members: list[tuple[Session, Client, dict[str, Any], int]] = []
+
+    async def join(name: str) -> Client:
+        mark = phoenixjs.mark()
+        user, client, joined = await enter(world, phoenixjs, event, name)
+        members.append((user, client, joined, mark))
+        return client
+
+    async def counted(online: int, clients: list[Client]) -> None:
+        for client in clients:
+            await client.expect(
+                lambda e: e["payload"] == {"online": online}, event="message",
+                name="presence_count",
+            )  # fmt: skip
+
+    clients = [await join(name) for name in ("ann", "ben", "cem", "dag")]
+    for client in clients:
+        await client.expect(lambda e: len(e["list"]) == 4, event="presence_sync")
+    # Busy members: their channels are handling history requests as the room switches.
+    for client in clients:
+        await client.push_nowait(topic, "history", {})
+    clients.append(await join("eda"))  # past the limit: counted
+    await counted(5, clients)
+    clients.append(await join("fil"))  # a joiner in count mode
+    await counted(6, clients)
+    for client in clients[2:]:
+        await client.push_nowait(topic, "history", {})
+    mark = phoenixjs.mark()
+    for client in reversed(clients[2:]):
+        await client.leave(topic)
+    ann, ben = members[0][0], members[1][0]
+    for client in clients[:2]:
+        await client.expect(listing(ann, ben), event="presence_sync", since=mark)
+    gul, _, _ = await enter(world, phoenixjs, event, "gul")  # diffs again
+    for client in clients[:2]:
+        await client.expect(listing(ann, ben, gul), event="presence_sync")
+
+    for user, client, joined, mark in members:
+        frames = presence_frames(client, topic, since=mark)
+        assert_presence_readable(frames, joined["presence"], user.id, joined=True)
+    assert [m[2]["presence"] for m in members] == ["list"] * 4 + ["list", "count"]
+    ann_frames = presence_frames(clients[0], topic)
+    modes = [payload["mode"] for name, payload in ann_frames if name == "presence_mode"]
+    assert modes == ["count", "list"]

@@ -16,7 +16,8 @@
 // a mute (`muted`, `unmuted`, the join reply's `muted_until`) and the slow mode (`slow_mode`,
 // the join reply's `room.slow_mode_seconds`) are shown, while the server, which decides,
 // refuses the posts; a removal (`removed`, then the server closes the channel) ends the room
-// for good, with no rejoin.
+// with no rejoin (until the organisers reinstate the member, whose notification offers to join
+// again: a new session).
 //
 // Presence: up to a size the room lists everyone (phoenix.js's Presence); past it the server
 // switches the room to count mode (`presence_mode`): Presence then holds only this member's
@@ -397,20 +398,19 @@ export class RoomSession {
     this.view.participants({ people, online: this.online, counting: false });
   }
 
-  /** `presence_mode`: the room switched between listing its members and counting them. */
+  /** `presence_mode`: the room switched between listing its members and counting them (or,
+   * right after a join, is not in the mode the join reply said). The server sends the mode's
+   * presence_state right after it, and counts only in count mode, after both. */
   setPresenceMode(mode) {
     if ((mode !== "list" && mode !== "count") || mode === this.presenceMode) return;
-    // What goes with a switch travels apart from it and may come first: the first
-    // presence_count (kept by setOnline), or the whole list back as a presence_state
-    // (Presence lists it, and its onSync already told). Until a count comes, the count is
-    // the list's last size.
     this.presenceMode = mode;
-    this.presenceChanged();
+    // Counting: this member and the others, by the last count until a presence_count comes.
+    // Listing: Presence still holds this member alone until the state; its onSync shows it.
+    if (mode === "count") this.presenceChanged();
   }
 
   /** How many members are in the room (the join reply's `online`, `presence_count`). Once
-   * Presence lists the room, the list is the count, and a count is only kept for the switch
-   * to count mode that it came ahead of. */
+   * Presence lists the room, the list is the count. */
   setOnline(online) {
     if (!Number.isInteger(online) || online < 0) return;
     this.online = online;
