@@ -86,5 +86,8 @@ async def test_costly_frames_leave_the_server_answering(database_url: str, tmp_p
     median = latencies[len(latencies) // 2]
     ninetieth = latencies[int(len(latencies) * 0.9)]
     assert len(latencies) >= 10, latencies
-    assert median < 0.1 and ninetieth < 0.1, (median, ninetieth, latencies[-5:], outcome)
+    # Before the limits, a health check took 23 s to 109 s under this attack. The attacker,
+    # the server and this test share the machine's cores, so the bound leaves room for a
+    # neighbour's load: most answers within 100 ms, nine in ten within 250 ms.
+    assert median < 0.1 and ninetieth < 0.25, (median, ninetieth, latencies[-5:], outcome)
     assert peak - before < 64 * 1024 * 1024, (before, peak)
