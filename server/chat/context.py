@@ -1,4 +1,5 @@
-"""What the socket and its channels share: settings, clock, database, writer, limits.
+"""What the socket and its channels share: settings, clock, database, writer, joins' queries,
+limits.
 
 ``install_chat`` stores it in the app under :data:`CHAT_CONTEXT`; the socket and its channels
 reach it as ``self.app[CHAT_CONTEXT]``.
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from phxpy import Endpoint
 from server.chat.guessing import ClaimGuard
+from server.chat.joins import JoinQueries
 from server.chat.limits import ChatLimits, RateLimiter, Throttle
 from server.chat.message_limit import LocalMessageLimit, MessageLimit
 from server.chat.moderation import Moderation
@@ -34,6 +36,8 @@ class ChatContext:
     """Set when the app starts (the database is opened in the app's cleanup context)."""
     message_writer: MessageWriter | None = None
     """Likewise: the node's group-commit writer, started with the database."""
+    join_queries: JoinQueries | None = None
+    """Likewise: the joins' database work, batched."""
     relay: MessageRelay | None = None
     """Cluster mode: stored messages reach the rooms through it, in seq order."""
     moderation_sync: ModerationSync | None = None
@@ -68,6 +72,12 @@ class ChatContext:
         if self.message_writer is None:
             raise RuntimeError("the chat is not started: no message writer yet")
         return self.message_writer
+
+    @property
+    def joins(self) -> JoinQueries:
+        if self.join_queries is None:
+            raise RuntimeError("the chat is not started: no join queries yet")
+        return self.join_queries
 
 
 CHAT_CONTEXT = web.AppKey("chat_context", ChatContext)

@@ -2,12 +2,13 @@
 
 Join: a user who already joined this event's chat with a ticket rejoins with no number and no
 write (phoenix.js resends the join after every reconnect). Otherwise the join claims a ticket
-in one conditional UPDATE (``server.db.tickets``): the numbered one if it is free or already
+with a conditional UPDATE (``server.db.tickets``): the numbered one if it is free or already
 the user's, or, with no number, the one the reservation system assigned to the user; of two
 users racing for one number exactly one is admitted. Every number the user may not claim is
 refused alike (``invalid ticket``), so refusals tell nothing about which numbers exist. Any
 state of the room may be joined (members see each other before it opens, and read the
-history after it closes); posting needs ``active``.
+history after it closes); posting needs ``active``. The joins waiting at one step share its
+query (:mod:`server.chat.joins`).
 
 Posts go to the node's :class:`~server.chat.writer.MessageWriter`, which stores everything
 waiting at once and then replies and broadcasts in seq order.
@@ -38,10 +39,9 @@ from server.chat.moderation import REMOVED_REASON, RoomRules
 from server.chat.presence import online_count
 from server.chat.topics import EVENT_PREFIX, id_from_topic
 from server.chat.writer import Outcome
-from server.db import chat as chat_store
 from server.db import messages as message_store
-from server.db import tickets as ticket_store
-from server.db.database import Connection
+from server.db.messages import Page
+from server.db.tickets import Claim
 from server.domain import (
     ChatMessage,
     ChatRoom,
@@ -92,8 +92,9 @@ class EventChannel(Channel):
         request = payloads.parse_join(payload)
         user_id: UserId = self.socket.assigns["user_id"]
         chat = self.chat
-        async with chat.db.read() as conn:
-            facts = await chat_store.join_facts(conn, event_id=event_id, user_id=user_id)
+        # Each database step is shared with the joins waiting at the same step
+        # (server.chat.joins): one query for all of them.
+        facts = await chat.joins.facts(event_id, user_id)
         if facts is None:
             return Error({"reason": EVENT_NOT_FOUND})
         if facts.username is None:  # deleted meanwhile; its sockets are being closed
@@ -117,8 +118,13 @@ class EventChannel(Channel):
             if relay is not None
             else contextlib.nullcontext()
         ):
-            async with chat.db.read() as conn:
-                messages, more = await _join_messages(conn, facts.room, request.after_seq)
+            page = _join_page(facts.room, request.after_seq)
+            encoded: list[bytes] = []
+            more = False
+            if page is not None:
+                found = await chat.joins.messages(page)
+                encoded, cut = found.encoded()
+                more = cut or _older_left_out(page, found.messages, request.after_seq)
             # Removed while this join was reading? (From here to the subscription nothing
             # awaits, so the removal's broadcast cannot slip between the two.)
             rules = chat.moderation.cached(facts.room.id) or rules
@@ -128,7 +134,7 @@ class EventChannel(Channel):
             self.user_id, self.username = user_id, facts.username
             room = render.live_room(facts.room)
             room["slow_mode_seconds"] = rules.slow_mode_seconds
-            return Ok(_messages_reply(messages, more, room=room, extra=self._standing(rules)))
+            return Ok(_messages_reply(encoded, more, room=room, extra=self._standing(rules)))
 
     def _standing(self, rules: RoomRules) -> dict[str, Any]:
         """What the join reply tells beside the messages: how many members are online (this
@@ -157,23 +163,12 @@ class EventChannel(Channel):
         if request.invalid_ticket:
             chat.claim_guard.failed(user_id, event_id)
             return {"reason": INVALID_TICKET}
-        now = chat.clock.now()
-        # One conditional UPDATE either way: no transaction around it.
-        async with chat.db.autocommit() as conn:
-            if request.ticket_number is None:
-                claimed = await ticket_store.claim_assigned_ticket(
-                    conn, event_id=event_id, user_id=user_id, now=now
-                )
-                return None if claimed else {"reason": TICKET_REQUIRED}
-            claimed = await ticket_store.claim_ticket(
-                conn,
-                event_id=event_id,
-                ticket_number=request.ticket_number,
-                user_id=user_id,
-                now=now,
-            )
+        # One conditional UPDATE, shared with the claims of the joins waiting with this one.
+        claimed = await chat.joins.claim(Claim(event_id, user_id, request.ticket_number))
         if claimed:
             return None
+        if request.ticket_number is None:
+            return {"reason": TICKET_REQUIRED}
         chat.claim_guard.failed(user_id, event_id)
         return {"reason": INVALID_TICKET}
 
@@ -286,24 +281,20 @@ class EventChannel(Channel):
             messages = await message_store.list_messages(
                 conn, self.room_id, before=request.before, limit=request.limit
             )
-        return Ok(_messages_reply(messages, more=False))
+        encoded, cut = render.messages_within(messages, payloads.MAX_REPLY_BYTES)
+        return Ok(_messages_reply(encoded, cut))
 
 
 def _messages_reply(
-    messages: list[ChatMessage],
+    encoded: list[bytes],
     more: bool,
     room: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> RawJSON:
-    """``{"messages": [...], "more": ..., "room": ...}``, the messages encoded once and cut
-    to MAX_REPLY_BYTES (``more`` then true: older ones wait for the client's next page)."""
-    encoded, cut = render.messages_within(messages, payloads.MAX_REPLY_BYTES)
-    parts = [
-        b'{"messages":[',
-        b",".join(encoded),
-        b'],"more":',
-        b"true" if more or cut else b"false",
-    ]
+    """``{"messages": [...], "more": ..., "room": ...}`` around messages already encoded
+    (and cut to MAX_REPLY_BYTES, ``more`` then true: older ones wait for the client's next
+    page)."""
+    parts = [b'{"messages":[', b",".join(encoded), b'],"more":', b"true" if more else b"false"]
     if room is not None:
         parts += [b',"room":', render.encode(room)]
     for key, value in (extra or {}).items():
@@ -312,25 +303,26 @@ def _messages_reply(
     return RawJSON(b"".join(parts))
 
 
-async def _join_messages(
-    conn: Connection, room: ChatRoom, after_seq: int | None
-) -> tuple[list[ChatMessage], bool]:
-    """The messages of a join's reply, oldest first, and whether there are more.
+def _join_page(room: ChatRoom, after_seq: int | None) -> Page | None:
+    """The messages a join's reply carries, oldest first (None: none).
 
-    A plain join gets the latest ones (``more``: older history exists). A rejoin with
-    ``after_seq`` gets exactly those with a greater seq — all of them, or, when there are more
-    than MAX_CATCH_UP, the newest MAX_CATCH_UP with ``more`` true: the client pages back over
-    the gap (``history`` or REST ``before=<first seq>``) until it reaches its ``after_seq``.
+    A plain join gets the latest ones. A rejoin with ``after_seq`` gets exactly those with a
+    greater seq — all of them, or, when there are more than MAX_CATCH_UP, the newest
+    MAX_CATCH_UP with ``more`` true: the client pages back over the gap (``history`` or REST
+    ``before=<first seq>``) until it reaches its ``after_seq``.
     """
     if after_seq is None:
-        latest = await message_store.list_messages(conn, room.id, limit=payloads.LATEST_MESSAGES)
-        return latest, bool(latest) and latest[0].seq > 1
+        return Page(room.id, None, payloads.LATEST_MESSAGES)
     if after_seq >= room.last_seq:
-        return [], False
+        return None
     if room.last_seq - after_seq <= payloads.MAX_CATCH_UP:
-        missed = await message_store.list_messages(
-            conn, room.id, after=after_seq, limit=payloads.MAX_CATCH_UP
-        )
-        return missed, False
-    latest = await message_store.list_messages(conn, room.id, limit=payloads.MAX_CATCH_UP)
-    return latest, True
+        return Page(room.id, after_seq, payloads.MAX_CATCH_UP)
+    return Page(room.id, None, payloads.MAX_CATCH_UP)
+
+
+def _older_left_out(page: Page, messages: list[ChatMessage], after_seq: int | None) -> bool:
+    """Whether the reply's ``more`` says there is more before its messages: for a plain
+    join, older history; for a rejoin, a gap longer than the catch-up."""
+    if after_seq is None:
+        return bool(messages) and messages[0].seq > 1
+    return page.after is None

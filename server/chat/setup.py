@@ -16,6 +16,7 @@ from aiohttp import web
 import phxpy
 from server.chat.announce import Announcer
 from server.chat.context import CHAT_CONTEXT, ChatContext
+from server.chat.joins import JoinQueries
 from server.chat.limits import ChatLimits
 from server.chat.live import ChatRealtime
 from server.chat.message_limit import SharedMessageLimit
@@ -124,12 +125,14 @@ def install_chat(
             context.moderation_sync.start(context.database)
         writer = context.message_writer = MessageWriter(context.database, clock)
         writer.start()
+        joins = context.join_queries = JoinQueries(context.database, clock)
         await scheduler.start(context.database)
         try:
             yield
         finally:
             await scheduler.stop()
             await context.presence.close()
+            await joins.stop()
             # Every message already accepted is stored and answered before the database
             # closes.
             await writer.stop()

@@ -1,5 +1,8 @@
 """Queries of the live chat: what a join needs, and the rooms' schedule.
 
+What a join needs is asked for many joins at once (:func:`join_facts_many`): the chat answers
+the joins that arrive together with one query (``server.chat.joins``).
+
 The schedule's steps are conditional UPDATEs (``… WHERE id = $1 AND status = $2``), so when two
 timers or two nodes try the same step, exactly one of them changes the row and does the
 step's side effects; a restart re-runs the catch-up query and finds nothing left.
@@ -7,12 +10,14 @@ step's side effects; a restart re-runs the catch-up query and finds nothing left
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server.db.database import Connection
+from server.db.database import Connection, Row
 from server.db.rooms import ROOM_COLUMNS, room_from_row
-from server.db.sql import Sql, as_datetime
+from server.db.sql import POSTGRESQL, Sql, as_datetime
 from server.domain import ChatRoom, EventId, RoomId, RoomStatus, UserId
 
 
@@ -38,13 +43,31 @@ class RoomStep:
     target: RoomStatus
 
 
-_JOIN_FACTS = Sql(
+# Each (event, user) pair asked, with its position, joined to the event's room (no row: no
+# such event), the user's name (NULL: deleted meanwhile) and whether the user already joined
+# with a ticket of the event.
+_JOIN_FACTS_PG = Sql(
     f"""
-    SELECT {ROOM_COLUMNS},
-           (SELECT username FROM users WHERE id = $2) AS username,
+    SELECT k.i, {ROOM_COLUMNS},
+           users.username AS username,
            EXISTS (SELECT 1 FROM tickets
-                   WHERE event_id = $1 AND user_id = $2 AND used_at IS NOT NULL) AS holds_used
-    FROM chat_rooms WHERE event_id = $1
+                   WHERE tickets.event_id = k.event_id AND tickets.user_id = k.user_id
+                     AND tickets.used_at IS NOT NULL) AS holds_used
+    FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(event_id, user_id, i)
+    JOIN chat_rooms ON chat_rooms.event_id = k.event_id
+    LEFT JOIN users ON users.id = k.user_id
+    """
+)
+# SQLite: the pairs as one JSON array of [event, user] (json_each numbers them from 0).
+_JOIN_FACTS_SQLITE = Sql(
+    f"""
+    SELECT k.key + 1 AS i, {ROOM_COLUMNS},
+           (SELECT username FROM users WHERE users.id = k.value ->> 1) AS username,
+           EXISTS (SELECT 1 FROM tickets
+                   WHERE tickets.event_id = k.value ->> 0 AND tickets.user_id = k.value ->> 1
+                     AND tickets.used_at IS NOT NULL) AS holds_used
+    FROM json_each($1) AS k
+    JOIN chat_rooms ON chat_rooms.event_id = k.value ->> 0
     """
 )
 
@@ -92,9 +115,28 @@ _NEXT_CLOSING = Sql(
 
 async def join_facts(conn: Connection, *, event_id: EventId, user_id: UserId) -> JoinFacts | None:
     """The room of the event and the user's standing, or None when the event does not exist."""
-    row = await conn.fetchrow(_JOIN_FACTS, event_id, user_id)
-    if row is None:
-        return None
+    [facts] = await join_facts_many(conn, [(event_id, user_id)])
+    return facts
+
+
+async def join_facts_many(
+    conn: Connection, pairs: Sequence[tuple[EventId, UserId]]
+) -> list[JoinFacts | None]:
+    """:func:`join_facts` of each ``(event_id, user_id)`` pair, in order, in one query."""
+    if not pairs:
+        return []
+    if conn.dialect == POSTGRESQL:
+        events, users = ([event for event, _ in pairs], [user for _, user in pairs])
+        rows = await conn.fetch(_JOIN_FACTS_PG, events, users)
+    else:
+        rows = await conn.fetch(_JOIN_FACTS_SQLITE, json.dumps(pairs))
+    found: list[JoinFacts | None] = [None] * len(pairs)
+    for row in rows:
+        found[int(row["i"]) - 1] = _facts_from_row(row)
+    return found
+
+
+def _facts_from_row(row: Row) -> JoinFacts:
     return JoinFacts(
         room=room_from_row(row),
         username=row["username"],

@@ -91,6 +91,19 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached."""
 
 
+def is_outage(error: BaseException) -> bool:
+    """Whether ``error`` is the database's as a whole (unreachable, closed, its connection
+    lost, its file locked by another program) rather than one statement's: the same work
+    asked again, in parts, would fail the same way."""
+    if isinstance(error, DatabaseUnavailable | OSError | TimeoutError):
+        return True
+    if isinstance(error, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        return True
+    if isinstance(error, asyncpg.CannotConnectNowError | asyncpg.AdminShutdownError):
+        return True
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
 class Connection(Protocol):
     dialect: str
 

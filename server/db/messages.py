@@ -6,6 +6,10 @@ that is waiting at one moment at once (group commit). Each room's seqs are alloc
 same transaction (one ``last_seq`` update per room), so they are dense and commit order is
 seq order; a message whose ``client_id`` its sender already used in the room is not stored
 again (the stored one is returned, marked not created).
+
+:func:`list_messages_many` reads what several joins' replies need (each room's latest
+messages, or those after a seq) in one query: the chat asks it for the joins that arrive
+together.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from server.db.common import new_ordered_id
 from server.db.database import Connection, PostgresConnection, Row, SqliteConnection
-from server.db.sql import Sql, sqlite_timestamp
+from server.db.sql import POSTGRESQL, Sql, sqlite_timestamp
 from server.domain import (
     AuthorRole,
     ChatMessage,
@@ -107,6 +112,25 @@ _AFTER = Sql(
     """
 )
 _GET = Sql(f"SELECT {_READ} FROM messages {_HIDDEN} WHERE messages.id = $1")
+# Many rooms' pages at once, each asked with its position: the latest $3 of the room when
+# its "after" is NULL, else the oldest $3 after that seq. Both read the room's seq index in
+# its order (the NULL test is decided once per page, not per row).
+_PAGES_PG = Sql(
+    f"""
+    SELECT k.i, page.*
+    FROM unnest($1::text[], $2::int[], $3::int[]) WITH ORDINALITY AS k(room, after_seq, n, i)
+    CROSS JOIN LATERAL (
+        (SELECT {_READ} FROM messages {_HIDDEN}
+         WHERE k.after_seq IS NULL AND messages.chat_room_id = k.room
+         ORDER BY messages.seq DESC LIMIT k.n)
+        UNION ALL
+        (SELECT {_READ} FROM messages {_HIDDEN}
+         WHERE k.after_seq IS NOT NULL AND messages.chat_room_id = k.room
+           AND messages.seq > k.after_seq
+         ORDER BY messages.seq LIMIT k.n)
+    ) AS page
+    """
+)
 
 # PostgreSQL: a whole batch in two statements, whatever its size and number of rooms.
 _PG_FIND_BY_CLIENT_IDS = Sql(
@@ -416,6 +440,43 @@ async def list_messages(
     else:
         rows = await conn.fetch(_LATEST, chat_room_id, limit)
     return [message_from_row(row) for row in reversed(rows)]
+
+
+class Page(NamedTuple):
+    """What :func:`list_messages_many` reads for one room: its latest ``limit`` messages
+    (``after`` None), or the oldest ``limit`` with a seq greater than ``after``."""
+
+    room_id: RoomId
+    after: int | None
+    limit: int
+
+
+async def list_messages_many(conn: Connection, pages: Sequence[Page]) -> list[list[ChatMessage]]:
+    """:func:`list_messages` of each page, oldest first, in order: one query on PostgreSQL;
+    on SQLite, in-process work with no round trip to save, one statement per page."""
+    if not pages:
+        return []
+    if conn.dialect != POSTGRESQL:
+        return [
+            await list_messages(conn, page.room_id, after=page.after, limit=page.limit)
+            for page in pages
+        ]
+    found: list[list[ChatMessage]] = [[] for _ in pages]
+    rows = await conn.fetch(
+        _PAGES_PG,
+        [page.room_id for page in pages],
+        [page.after for page in pages],
+        [page.limit for page in pages],
+    )
+    for row in rows:
+        found[int(row["i"]) - 1].append(message_from_row(row))
+    for messages in found:
+        messages.sort(key=_seq)  # (a query's rows come in no promised order)
+    return found
+
+
+def _seq(message: ChatMessage) -> int:
+    return message.seq
 
 
 async def get_message(conn: Connection, message_id: str) -> ChatMessage | None:

@@ -1,12 +1,20 @@
-"""Tickets: created and assigned by the reservation system, claimed when joining the chat."""
+"""Tickets: created and assigned by the reservation system, claimed when joining the chat.
+
+The chat claims the tickets of the joins that arrive together in one call
+(:func:`claim_tickets`): one statement on PostgreSQL (two when the batch mixes numbered
+claims with claims of an assigned ticket), one transaction on SQLite.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from server.db.common import new_id
-from server.db.database import Connection, IntegrityError, Row
-from server.db.sql import Sql
+from server.db.database import Connection, IntegrityError, Row, SqliteConnection
+from server.db.sql import POSTGRESQL, Sql, sqlite_timestamp
 from server.domain import (
     DOES_NOT_EXIST,
     TAKEN,
@@ -52,33 +60,60 @@ _ASSIGN = Sql(
 # to someone who is in the room already with another ticket of this event (a holder of
 # several tickets brings friends, each joining with a number of theirs). Unless the user
 # already used another ticket of this event: a second ticket is for someone else to claim.
+_CLAIM_CONDITION = """
+    tickets.event_id = {event} AND tickets.ticket_number = {number}
+    AND (tickets.user_id = {user}
+         OR (tickets.used_at IS NULL
+             AND (tickets.user_id IS NULL
+                  OR EXISTS (
+                      SELECT 1 FROM tickets AS held
+                      WHERE held.event_id = {event} AND held.user_id = tickets.user_id
+                        AND held.used_at IS NOT NULL))))
+    AND NOT EXISTS (
+        SELECT 1 FROM tickets AS other
+        WHERE other.event_id = {event} AND other.user_id = {user} AND other.used_at IS NOT NULL
+          AND other.ticket_number <> {number})
+"""
 _CLAIM = Sql(
-    """
+    f"""
     UPDATE tickets SET user_id = $3, used_at = coalesce(used_at, $4), updated_at = $4
-    WHERE event_id = $1 AND ticket_number = $2
-      AND (user_id = $3
-           OR (used_at IS NULL
-               AND (user_id IS NULL
-                    OR EXISTS (
-                        SELECT 1 FROM tickets AS held
-                        WHERE held.event_id = $1 AND held.user_id = tickets.user_id
-                          AND held.used_at IS NOT NULL))))
-      AND NOT EXISTS (
-          SELECT 1 FROM tickets AS other
-          WHERE other.event_id = $1 AND other.user_id = $3 AND other.used_at IS NOT NULL
-            AND other.ticket_number <> $2)
+    WHERE {_CLAIM_CONDITION.format(event="$1", number="$2", user="$3")}
     RETURNING id
+    """
+)
+# The same condition for many claims at once, each with its position: the positions of the
+# claims that succeeded come back.
+_CLAIM_MANY_PG = Sql(
+    f"""
+    UPDATE tickets SET user_id = w.user_id, used_at = coalesce(tickets.used_at, $4),
+                       updated_at = $4
+    FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
+         AS w(event_id, ticket_number, user_id, i)
+    WHERE {_CLAIM_CONDITION.format(event="w.event_id", number="w.ticket_number", user="w.user_id")}
+    RETURNING w.i
     """
 )
 # A join with no number by a user the reservation system assigned a ticket to: the assigned
 # ticket is marked used (the oldest, if there are several).
+_OLDEST_ASSIGNED = """
+    SELECT id FROM tickets
+    WHERE event_id = {event} AND user_id = {user} AND used_at IS NULL
+    ORDER BY inserted_at, id LIMIT 1
+"""
 _CLAIM_ASSIGNED = Sql(
-    """
+    f"""
     UPDATE tickets SET used_at = $3, updated_at = $3
-    WHERE id = (SELECT id FROM tickets
-                WHERE event_id = $1 AND user_id = $2 AND used_at IS NULL
-                ORDER BY inserted_at, id LIMIT 1)
+    WHERE id = ({_OLDEST_ASSIGNED.format(event="$1", user="$2")})
     RETURNING id
+    """
+)
+_CLAIM_ASSIGNED_MANY_PG = Sql(
+    f"""
+    UPDATE tickets SET used_at = $3, updated_at = $3
+    FROM (SELECT w.i, ({_OLDEST_ASSIGNED.format(event="w.event_id", user="w.user_id")}) AS id
+          FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(event_id, user_id, i)) AS c
+    WHERE tickets.id = c.id
+    RETURNING c.i
     """
 )
 _HOLDS = Sql("SELECT 1 FROM tickets WHERE event_id = $1 AND user_id = $2 LIMIT 1")
@@ -164,6 +199,16 @@ async def assign_ticket(
     return await get_ticket(conn, ticket_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A chat join's claim of a ticket: the numbered one, or (``ticket_number`` None) the
+    one the reservation system assigned to the user."""
+
+    event_id: EventId
+    user_id: UserId
+    ticket_number: str | None
+
+
 async def claim_ticket(
     conn: Connection, *, event_id: EventId, ticket_number: str, user_id: UserId, now: datetime
 ) -> bool:
@@ -180,6 +225,86 @@ async def claim_assigned_ticket(
     """Mark used a ticket of the event that was assigned to the user and not yet used. False
     when there is none."""
     return await conn.fetchrow(_CLAIM_ASSIGNED, event_id, user_id, now) is not None
+
+
+def claim_keys(claim: Claim) -> tuple[tuple[str, ...], ...]:
+    """What a claim's outcome depends on and changes: its user's standing in the event and,
+    for a numbered claim, that ticket. Claims sharing a key must not be made in one call of
+    :func:`claim_tickets` (each would decide without seeing the other)."""
+    user = ("user", claim.event_id, claim.user_id)
+    if claim.ticket_number is None:
+        return (user,)
+    return (user, ("ticket", claim.event_id, claim.ticket_number))
+
+
+async def claim_tickets(conn: Connection, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
+    """Each claim as :func:`claim_ticket` or :func:`claim_assigned_ticket` decides it, all
+    in one call; whether each succeeded, in order. No two claims may share a
+    :func:`claim_keys` key (ValueError): a batch holds at most one claim per ticket and per
+    user of an event, so that no claim of it decides on what another one changes.
+
+    PostgreSQL: one UPDATE for the numbered claims, then one for the assigned ones, each
+    atomic; the numbered ones come first because making them again changes nothing (a
+    caller that retries a failed call claim by claim repeats no claim that counted).
+    SQLite: every claim in one transaction (the caller's, or one of its own)."""
+    seen: set[tuple[str, ...]] = set()
+    for claim in claims:
+        keys = claim_keys(claim)
+        if not seen.isdisjoint(keys):
+            raise ValueError(f"two claims of one batch share {keys}")
+        seen.update(keys)
+    if not claims:
+        return []
+    if isinstance(conn, SqliteConnection):
+        return await conn.run(_claim_sqlite, claims, now)
+    assert conn.dialect == POSTGRESQL
+    claimed = [False] * len(claims)
+    numbered = [(i, c) for i, c in enumerate(claims) if c.ticket_number is not None]
+    assigned = [(i, c) for i, c in enumerate(claims) if c.ticket_number is None]
+    if numbered:
+        rows = await conn.fetch(
+            _CLAIM_MANY_PG,
+            [c.event_id for _, c in numbered],
+            [c.ticket_number for _, c in numbered],
+            [c.user_id for _, c in numbered],
+            now,
+        )
+        for row in rows:
+            claimed[numbered[int(row["i"]) - 1][0]] = True
+    if assigned:
+        rows = await conn.fetch(
+            _CLAIM_ASSIGNED_MANY_PG,
+            [c.event_id for _, c in assigned],
+            [c.user_id for _, c in assigned],
+            now,
+        )
+        for row in rows:
+            claimed[assigned[int(row["i"]) - 1][0]] = True
+    return claimed
+
+
+def _claim_sqlite(conn: sqlite3.Connection, claims: Sequence[Claim], now: datetime) -> list[bool]:
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        stamp = sqlite_timestamp(now)
+        claimed = []
+        for claim in claims:
+            if claim.ticket_number is None:
+                args: tuple[str, ...] = (claim.event_id, claim.user_id, stamp)
+                found = conn.execute(_CLAIM_ASSIGNED.sqlite, args).fetchone()
+            else:
+                args = (claim.event_id, claim.ticket_number, claim.user_id, stamp)
+                found = conn.execute(_CLAIM.sqlite, args).fetchone()
+            claimed.append(found is not None)
+        if own:
+            conn.execute("COMMIT")
+    except BaseException:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return claimed
 
 
 async def holds_ticket(conn: Connection, *, user_id: UserId, event_id: EventId) -> bool:
