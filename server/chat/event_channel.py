@@ -43,7 +43,6 @@ from server.db import messages as message_store
 from server.db.messages import Page
 from server.db.tickets import Claim
 from server.domain import (
-    ChatMessage,
     ChatRoom,
     EventId,
     MessageDraft,
@@ -123,8 +122,8 @@ class EventChannel(Channel):
             more = False
             if page is not None:
                 found = await chat.joins.messages(page)
-                encoded, cut = found.encoded()
-                more = cut or _older_left_out(page, found.messages, request.after_seq)
+                encoded = found.encoded
+                more = found.cut or _older_left_out(page, found.oldest_seq, request.after_seq)
             # Removed while this join was reading? (From here to the subscription nothing
             # awaits, so the removal's broadcast cannot slip between the two.)
             rules = chat.moderation.cached(facts.room.id) or rules
@@ -320,9 +319,9 @@ def _join_page(room: ChatRoom, after_seq: int | None) -> Page | None:
     return Page(room.id, None, payloads.MAX_CATCH_UP)
 
 
-def _older_left_out(page: Page, messages: list[ChatMessage], after_seq: int | None) -> bool:
+def _older_left_out(page: Page, oldest_seq: int | None, after_seq: int | None) -> bool:
     """Whether the reply's ``more`` says there is more before its messages: for a plain
     join, older history; for a rejoin, a gap longer than the catch-up."""
     if after_seq is None:
-        return bool(messages) and messages[0].seq > 1
+        return oldest_seq is not None and oldest_seq > 1
     return page.after is None

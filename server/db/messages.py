@@ -9,7 +9,8 @@ again (the stored one is returned, marked not created).
 
 :func:`list_messages_many` reads what several joins' replies need (each room's latest
 messages, or those after a seq) in one query: the chat asks it for the joins that arrive
-together.
+together. :func:`page_marks` says, in one cheap query, whether a room's latest messages
+still read as they did (see :class:`PageMark`), so the chat can keep them between joins.
 """
 
 from __future__ import annotations
@@ -131,6 +132,24 @@ _PAGES_PG = Sql(
     ) AS page
     """
 )
+
+# Where each room's latest page stands (see PageMark), in one statement: the room's last seq
+# and moderation version, and how many messages of the page have lost their author.
+_PAGE_MARK = """
+    SELECT {position} chat_rooms.last_seq, chat_rooms.moderation_version,
+           (SELECT count(*) FROM (SELECT messages.user_id FROM messages
+                                  WHERE messages.chat_room_id = chat_rooms.id
+                                  ORDER BY messages.seq DESC LIMIT {limit}) AS page
+            WHERE page.user_id IS NULL) AS authorless
+"""
+_PAGE_MARKS_PG = Sql(
+    _PAGE_MARK.format(position="k.i,", limit="k.n")
+    + """
+    FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS k(room, n, i)
+    JOIN chat_rooms ON chat_rooms.id = k.room
+    """
+)
+_PAGE_MARK_ONE = Sql(_PAGE_MARK.format(position="", limit="$2") + " FROM chat_rooms WHERE id = $1")
 
 # PostgreSQL: a whole batch in two statements, whatever its size and number of rooms.
 _PG_FIND_BY_CLIENT_IDS = Sql(
@@ -477,6 +496,46 @@ async def list_messages_many(conn: Connection, pages: Sequence[Page]) -> list[li
 
 def _seq(message: ChatMessage) -> int:
     return message.seq
+
+
+class PageMark(NamedTuple):
+    """Where a room's latest page stands. Stored messages never change but in two ways: an
+    organiser hides one (which moves the room's ``moderation_version`` on) and an author's
+    account is deleted (the message keeps its username but loses its ``user_id``, which
+    only ever becomes NULL). So while its mark stays the same, a room's latest page reads
+    the same, byte for byte; its mark read before a page was read can only be older than
+    the page, never newer (every part of it only grows)."""
+
+    last_seq: int
+    moderation_version: int
+    authorless: int
+    """Messages of the page whose author's account is gone (announcements included)."""
+
+
+async def page_marks(conn: Connection, pages: Sequence[Page]) -> list[PageMark | None]:
+    """The mark of each latest page (``after`` None), in order; None for a room that no
+    longer exists. One query on PostgreSQL; on SQLite one statement per page."""
+    if any(page.after is not None for page in pages):
+        raise ValueError("only a room's latest page has a mark")
+    if not pages:
+        return []
+    if conn.dialect != POSTGRESQL:
+        found = []
+        for page in pages:
+            row = await conn.fetchrow(_PAGE_MARK_ONE, page.room_id, page.limit)
+            found.append(None if row is None else _mark(row))
+        return found
+    marks: list[PageMark | None] = [None] * len(pages)
+    rows = await conn.fetch(
+        _PAGE_MARKS_PG, [page.room_id for page in pages], [page.limit for page in pages]
+    )
+    for row in rows:
+        marks[int(row["i"]) - 1] = _mark(row)
+    return marks
+
+
+def _mark(row: Row) -> PageMark:
+    return PageMark(int(row["last_seq"]), int(row["moderation_version"]), int(row["authorless"]))
 
 
 async def get_message(conn: Connection, message_id: str) -> ChatMessage | None:

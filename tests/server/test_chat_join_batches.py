@@ -185,3 +185,38 @@ async def test_a_failed_batch_answers_each_join_as_it_would_be_answered_alone(
     async with world.socket(late) as client:
         reply = await client.join(topic, {"ticket_number": await world.ticket(event["id"])})
     assert reply.status == "ok"
+
+
+async def test_a_rooms_messages_kept_between_joins_are_never_stale(world: World) -> None:
+    event = await world.event()
+    await world.move_to(OPENS)
+    topic = f"event:{event['id']}"
+    reader, author = await world.api.sign_up(), await world.api.sign_up()
+    await joined_before(world, event["id"], reader)
+    await joined_before(world, event["id"], author)
+    stored = await world.api.post_messages(
+        event["chat_room"]["id"], author, ["one", "two"], world.clock.now()
+    )
+
+    async def messages() -> list[tuple[int, str | None, str, bool]]:
+        async with world.socket(reader) as client:
+            reply = await client.join(topic, {})
+        assert reply.status == "ok", reply.response
+        return [
+            (m["seq"], m["user_id"], m["content"], m["hidden"]) for m in reply.response["messages"]
+        ]
+
+    queries = world.chat.context.joins
+    assert await messages() == [(1, author.id, "one", False), (2, author.id, "two", False)]
+    read = queries.pages_read
+    assert await messages() == [(1, author.id, "one", False), (2, author.id, "two", False)]
+    assert queries.pages_read == read  # kept: the room had not changed
+    await moderate(world, event["id"], "hide", {"message_id": stored[0].message.id})
+    assert await messages() == [(1, author.id, "", True), (2, author.id, "two", False)]
+    await world.api.delete(
+        f"/api/users/delete_user/{author.id}",
+        json_body={"current_password": author.password},
+        token=author.token,
+        expected=204,
+    )
+    assert await messages() == [(1, None, "", True), (2, None, "two", False)]

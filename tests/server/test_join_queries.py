@@ -4,12 +4,13 @@ messages come out of one query per batch exactly as they would alone."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from server.chat.joins import JoinQueries
+from server.chat.joins import JoinMessages, JoinQueries
 from server.clock import ManualClock
 from server.config import Settings
 from server.db import chat as chat_store
@@ -208,20 +209,93 @@ async def test_the_messages_of_many_joins_come_from_one_query(
     ]
     found = await asyncio.gather(*(queries.messages(page) for page in pages))
     assert queries.messages_batcher.batches == 1
-    assert [[(m.seq, m.content, m.hidden) for m in f.messages] for f in found] == [
+    assert [[decode(m) for m in f.encoded] for f in found] == [
         [(3, "a3", False), (4, "a4", False), (5, "a5", False)],
-        [(2, "a2", True), (3, "a3", False), (4, "a4", False), (5, "a5", False)],
+        [(2, "", True), (3, "a3", False), (4, "a4", False), (5, "a5", False)],
         [(1, "b1", False), (2, "b2", False), (3, "b3", False)],
         [],
         [(3, "a3", False), (4, "a4", False), (5, "a5", False)],
     ]
     # One read and one encoding for both joins of the same page.
     assert found[0] is found[4]
+    assert queries.pages_read == 4
+    assert [(f.oldest_seq, f.cut) for f in found] == [
+        (3, False),
+        (2, False),
+        (1, False),
+        (None, False),
+        (3, False),
+    ]
     async with db.read() as conn:
         for page, batched in zip(pages, found, strict=True):
             alone = await message_store.list_messages(
                 conn, page.room_id, after=page.after, limit=page.limit
             )
-            assert batched.messages == alone
-    encoded, cut = found[1].encoded()
-    assert not cut and b'"hidden":true' in encoded[0] and b'"content":""' in encoded[0]
+            assert batched == JoinMessages.of(alone)
+
+
+def decode(encoded: bytes) -> tuple[int, str, bool]:
+    message = json.loads(encoded)
+    return message["seq"], message["content"], message["hidden"]
+
+
+async def test_a_rooms_latest_messages_are_kept_while_they_read_the_same(
+    db: Database,
+) -> None:
+    event, other = await make_event(db), await make_event(db)
+    ayla, bora = await make_user(db, "ayla"), await make_user(db, "bora")
+    room = event.chat_room.id
+    async with db.write() as conn:
+        await conn.execute(Sql("UPDATE chat_rooms SET status = 'active'"))
+    # Room for one page of three short messages, not two.
+    queries = JoinQueries(db, ManualClock(NOW), cached_page_bytes=1500)
+
+    async def post(author: User, content: str, room_id: str = room) -> StoredMessage:
+        async with db.write() as conn:
+            [stored] = await message_store.store_messages(
+                conn, [MessageDraft(room_id, author.id, author.username, content)], now=NOW
+            )
+        assert isinstance(stored, StoredMessage)
+        return stored
+
+    async def latest(room_id: str = room) -> list[tuple[int, str | None, str, bool]]:
+        page = await queries.messages(Page(room_id, None, 50))
+        return [
+            (m["seq"], m["user_id"], m["content"], m["hidden"])
+            for m in map(json.loads, page.encoded)
+        ]
+
+    first = await post(ayla, "hello")
+    await post(bora, "hi")
+    before = [(1, ayla.id, "hello", False), (2, bora.id, "hi", False)]
+    assert await latest() == before
+    assert await latest() == before
+    assert queries.pages_read == 1  # the second join found the page as it was
+    # A new message, a hidden one, a deleted author: each is read afresh.
+    await post(ayla, "news")
+    assert await latest() == [*before, (3, ayla.id, "news", False)]
+    async with db.write() as conn:
+        await moderation_store.hide_message(
+            conn, event_id=event.id, message_id=first.message.id, reason=None, actor="o", now=NOW
+        )
+    assert await latest() == [
+        (1, ayla.id, "", True),
+        (2, bora.id, "hi", False),
+        (3, ayla.id, "news", False),
+    ]
+    async with db.write() as conn:
+        await user_store.delete_user(conn, bora.id)
+    assert await latest() == [
+        (1, ayla.id, "", True),
+        (2, None, "hi", False),
+        (3, ayla.id, "news", False),
+    ]
+    assert queries.pages_read == 4
+    await latest()
+    assert queries.pages_read == 4
+    # One room kept at most here: another room's page pushes this one out.
+    for content in ("a", "b", "c"):
+        await post(ayla, content, other.chat_room.id)
+    assert [seq for seq, *_ in await latest(other.chat_room.id)] == [1, 2, 3]
+    await latest()
+    assert queries.pages_read == 6
