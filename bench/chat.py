@@ -15,7 +15,9 @@ each run in a fresh schema.
 
 * **joins**: ``--joiners`` holders, their sockets already open, join their rooms at once with
   their ticket numbers (the first join claims the ticket), leave, and join again without one
-  (a returning holder): joins per second and server CPU per join.
+  (a returning holder): joins per second and server CPU per join. The rooms are empty, or
+  hold ``--history`` messages each (organisers' announcements posted before), which every
+  join reply then carries (the latest 50).
 * **ingest**: ``--rooms`` rooms of ``--members`` members; every member posts ``new_message``
   with a ``client_id`` at a steady rate, the total stepped through ``--rates`` for
   ``--seconds`` each (open loop: the offered rate does not wait for acks). Per step: acked
@@ -77,6 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rates", default=DEFAULT_RATES, help="total msgs/s per step")
     p.add_argument("--seconds", type=float, default=5.0, help="length of each step")
     p.add_argument("--joiners", type=int, default=1000)
+    p.add_argument("--history", type=int, default=0, help="messages in each room before joins")
     p.add_argument("--server-root", type=Path, default=ROOT, help="run the server from here")
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
     p.add_argument(
@@ -248,6 +251,24 @@ async def make_rooms(rest: Rest, count: int) -> list[str]:
     return await gather_limited([one(i) for i in range(count)])
 
 
+async def fill_history(rest: Rest, event_ids: list[str], per_room: int) -> None:
+    """``per_room`` announcements in each room, the rooms in parallel."""
+
+    async def one(event_id: str) -> None:
+        for n in range(per_room):
+            body = {"content": f"announcement {n}: " + "lorem ipsum " * 8, "actor": "bench"}
+            for _ in range(50):  # the room opens a moment after its event is created
+                try:
+                    await rest.post(f"/api/events/{event_id}/announcements", body)
+                    break
+                except RuntimeError as error:
+                    if "409" not in str(error):
+                        raise
+                    await asyncio.sleep(0.1)
+
+    await gather_limited([one(event_id) for event_id in event_ids])
+
+
 async def make_members(
     rest: Rest, event_ids: list[str], per_room: int, tag: str
 ) -> list[dict[str, str]]:
@@ -354,7 +375,7 @@ async def bench_db(
             args.results.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             profile = args.results / f"chat-{kind}-{nodes}n-{stamp}.folded"
-            print(f"[{label}] profiling the ingest steps into {profile}")
+            print(f"[{label}] profiling the joins and the ingest steps into {profile}")
         async with AsyncExitStack() as stack:
             url = await stack.enter_async_context(database(kind, Path(tmp)))
             server = await stack.enter_async_context(
@@ -364,6 +385,9 @@ async def bench_db(
             rest = Rest(http, server.first.url)
             print(f"[{label}] setting up {args.rooms} rooms...", flush=True)
             rooms = await make_rooms(rest, args.rooms)
+            if args.history:
+                print(f"[{label}] {args.history} messages in each room...", flush=True)
+                await fill_history(rest, rooms, args.history)
             joiners = await make_members(rest, rooms, max(1, args.joiners // len(rooms)), "j")
             members = await make_members(rest, rooms, args.members, "m")
             for group in (joiners, members):
@@ -375,9 +399,11 @@ async def bench_db(
 
             print(f"[{label}] joins: {len(joiners)} holders...", flush=True)
             await load.run(server, "connect", url=ws, members=joiners)
-            await server.start_profile(profile and profile.with_suffix(".joins.folded"))
+            await server.start_profile(profile and profile.with_suffix(".first-joins.folded"))
             first = await load.run(server, "join", ticket=True)
+            await server.stop_profile()
             await load.run(server, "leave")
+            await server.start_profile(profile and profile.with_suffix(".returning-joins.folded"))
             again = await load.run(server, "join", ticket=False)
             await server.stop_profile()
             await load.run(server, "leave")
