@@ -141,6 +141,8 @@ class Batcher(Generic[Q, A]):
         self.batches += 1
         try:
             answers = await self._answer([asked.question for asked in batch])
+            if len(answers) != len(batch):
+                raise RuntimeError(f"{len(batch)} {self.name} got {len(answers)} answers")
         except asyncio.CancelledError:
             for asked in batch:
                 asked.answer.cancel()

@@ -119,3 +119,13 @@ async def test_a_question_whose_asker_gave_up_is_left_out() -> None:
     assert answers.calls == [["a"], ["c"]]
     await batcher.stop()
     assert not batcher.busy
+
+
+async def test_a_wrong_count_of_answers_is_a_failure_not_a_hang() -> None:
+    async def one_answer_short(questions: Sequence[str]) -> list[str]:
+        return [q.upper() for q in questions][1:]
+
+    batcher = Batcher("test", one_answer_short, is_outage=never_an_outage)
+    results = await asyncio.gather(*(batcher.ask(q) for q in "ab"), return_exceptions=True)
+    assert all(isinstance(result, Exception) for result in results)
+    assert not batcher.busy
