@@ -12,6 +12,7 @@ from phxpy.testing import ChannelClient
 from server.db.sql import POSTGRESQL
 from tests.server.api_client import Session
 from tests.server.chat_support import OPENS, World, stepping_clock, world
+from tests.server.db_faults import refusing_trigger
 
 __all__ = ["stepping_clock", "world"]
 
@@ -148,20 +149,15 @@ async def test_a_failed_batch_answers_each_join_as_it_would_be_answered_alone(
     await joined_before(world, event["id"], await world.api.sign_up())  # the room's rules load
     # A real failure inside the database: a trigger that aborts the claim of one ticket, and
     # with it the statement (or transaction) that claims the whole batch's tickets.
-    if world.api.db.dialect == POSTGRESQL:
-        await world.api.execute(
-            """
-            CREATE FUNCTION refuse_boom() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'boom'; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_boom BEFORE UPDATE ON tickets FOR EACH ROW
-            WHEN (NEW.ticket_number = 'BOOM') EXECUTE FUNCTION refuse_boom();
-            """
+    await world.api.execute(
+        refusing_trigger(
+            postgres=world.api.db.dialect == POSTGRESQL,
+            operation="UPDATE",
+            table="tickets",
+            column="ticket_number",
+            value="BOOM",
         )
-    else:
-        await world.api.execute(
-            "CREATE TRIGGER refuse_boom BEFORE UPDATE ON tickets "
-            "WHEN NEW.ticket_number = 'BOOM' BEGIN SELECT RAISE(ABORT, 'boom'); END"
-        )
+    )
     numbers = [await world.ticket(event["id"]), await world.ticket(event["id"], "BOOM")]
     numbers.append(await world.ticket(event["id"]))
     users = [await world.api.sign_up() for _ in numbers]

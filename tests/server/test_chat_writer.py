@@ -16,8 +16,9 @@ from server.db import users as user_store
 from server.db.database import Database, PostgresConnection
 from server.db.open import open_database
 from server.db.schema import apply_schema
-from server.db.sql import Sql
+from server.db.sql import POSTGRESQL, Sql
 from server.domain import Conflict, MessageDraft, NewEvent, StoredMessage
+from tests.server.db_faults import refusing_trigger
 
 NOW = datetime(2024, 12, 1, 12, 0, 0)
 
@@ -116,23 +117,18 @@ async def test_a_failed_commit_fails_its_whole_batch_and_the_writer_goes_on(
     user = await author(db)
     # A real failure inside the database: a trigger that aborts the insert of one message,
     # and with it the transaction of its batch.
+    sql = refusing_trigger(
+        postgres=db.dialect == POSTGRESQL,
+        operation="INSERT",
+        table="messages",
+        column="content",
+        value="boom",
+    )
     async with db.write() as conn:
         if isinstance(conn, PostgresConnection):
-            await conn.raw.execute(
-                """
-                CREATE FUNCTION refuse_boom() RETURNS trigger AS $$
-                BEGIN RAISE EXCEPTION 'boom'; END $$ LANGUAGE plpgsql;
-                CREATE TRIGGER refuse_boom BEFORE INSERT ON messages FOR EACH ROW
-                WHEN (NEW.content = 'boom') EXECUTE FUNCTION refuse_boom();
-                """
-            )
+            await conn.raw.execute(sql)
         else:
-            await conn.execute(
-                Sql(
-                    "CREATE TRIGGER refuse_boom BEFORE INSERT ON messages "
-                    "WHEN NEW.content = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END"
-                )
-            )
+            await conn.execute(Sql(sql))
     writer = MessageWriter(db, ManualClock(NOW))
     writer.start()
     deliveries = Deliveries()

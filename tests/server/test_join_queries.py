@@ -22,9 +22,10 @@ from server.db.database import Database, PostgresConnection
 from server.db.messages import Page
 from server.db.open import open_database
 from server.db.schema import apply_schema
-from server.db.sql import Sql
+from server.db.sql import POSTGRESQL, Sql
 from server.db.tickets import Claim
 from server.domain import Event, MessageDraft, StoredMessage, User
+from tests.server.db_faults import refusing_trigger
 from tests.server.test_db_layer import NOW, make_event, make_user
 
 
@@ -143,23 +144,18 @@ async def test_a_batch_whose_claim_fails_answers_each_claim_alone(
     await tickets(db, event, "A", "BOOM", "C", "D")
     # A real failure inside the database: a trigger that aborts the claim of one ticket, and
     # with it the statement (or transaction) of its whole batch.
+    sql = refusing_trigger(
+        postgres=db.dialect == POSTGRESQL,
+        operation="UPDATE",
+        table="tickets",
+        column="ticket_number",
+        value="BOOM",
+    )
     async with db.write() as conn:
         if isinstance(conn, PostgresConnection):
-            await conn.raw.execute(
-                """
-                CREATE FUNCTION refuse_boom() RETURNS trigger AS $$
-                BEGIN RAISE EXCEPTION 'boom'; END $$ LANGUAGE plpgsql;
-                CREATE TRIGGER refuse_boom BEFORE UPDATE ON tickets FOR EACH ROW
-                WHEN (NEW.ticket_number = 'BOOM') EXECUTE FUNCTION refuse_boom();
-                """
-            )
+            await conn.raw.execute(sql)
         else:
-            await conn.execute(
-                Sql(
-                    "CREATE TRIGGER refuse_boom BEFORE UPDATE ON tickets "
-                    "WHEN NEW.ticket_number = 'BOOM' BEGIN SELECT RAISE(ABORT, 'boom'); END"
-                )
-            )
+            await conn.execute(Sql(sql))
     results = await asyncio.gather(
         queries.claim(Claim(event.id, ayla.id, "A")),
         queries.claim(Claim(event.id, bora.id, "BOOM")),
