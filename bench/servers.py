@@ -16,9 +16,11 @@ Every kind adds the same admin routes: ``POST /bench/broadcast?topic=T&seq=S&cou
 does C broadcasts of ``{"seq": S+i, "t": <monotonic ns>, "x_pad": "x" * P}`` as event
 ``shout``; ``POST /bench/gc`` runs a full collection (before reading RSS; with
 ``?freeze=1`` it then freezes what survived: ``gc.freeze()``); ``GET /bench/stats``
-counts connections and the collector's pauses. The phxpy kinds also have ``POST
-/bench/feed?topic=T&rate=R&seconds=S&start_ns=N&origin=I&origins=K&pad=P``: from monotonic
-time N on, the broadcasts of a steady feed of R per second for S seconds whose seq is I
+counts connections and the collector's pauses. Every kind runs with the garbage collector
+tuned as the chat runs it (:func:`phxpy.tune_collector`) unless ``BENCH_PYTHON_GC=1``.
+The phxpy kinds also have
+``POST /bench/feed?topic=T&rate=R&seconds=S&start_ns=N&origin=I&origins=K&pad=P``: from
+monotonic time N on, the broadcasts of a steady feed of R per second for S seconds whose seq is I
 modulo K (K nodes share one feed), each stamped with the time it was due (``"t"``), so a
 node that falls behind shows it in every latency; and ``POST
 /bench/flood?topic=T&count=C&batch=B``: C broadcasts, B per event-loop iteration, as fast as
@@ -381,6 +383,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     raise_fd_limit()
     watch_gc()
+    if not os.environ.get("BENCH_PYTHON_GC"):
+        # As the chat does at start (GC_YOUNG_THRESHOLD); BENCH_PYTHON_GC=1 keeps Python's
+        # own thresholds, to compare.
+        phxpy.tune_collector()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     logging.basicConfig(level=logging.WARNING, format="server %(levelname)s %(name)s: %(message)s")

@@ -7,6 +7,7 @@ Phoenix versions differ: docs/phoenix-compatibility.md.
 from . import telemetry as telemetry  # the event classes: phxpy.telemetry.HandledIn
 from .channel import Channel, ChannelContext, Error, Ok, Reply, ReplyRef, Stop
 from .clock import SystemClock
+from .collector import tune_collector
 from .endpoint import Connection, Endpoint
 from .errors import (
     ChannelError,
@@ -66,4 +67,5 @@ __all__ = [
     "V1JSONSerializer",
     "V2JSONSerializer",
     "mount",
+    "tune_collector",
 ]

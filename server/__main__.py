@@ -14,7 +14,7 @@ from server.db.database import DatabaseUnavailable
 from server.db.schema import SchemaVersionError
 from server.keys import SETTINGS
 from server.logs import configure_logging
-from server.serve import serve
+from server.serve import configure_collector, serve
 from server.workers import supervise
 
 log = logging.getLogger("server")
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     if settings.workers > 1 and not worker:
         return supervise(settings.workers)
+    configure_collector(settings)
     app = create_app(settings)
     app.on_startup.append(_announce_address)
     try:

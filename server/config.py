@@ -36,6 +36,8 @@ DEFAULT_PRESENCE_LIST_LIMIT = 1000
 DEFAULT_PASSWORD_HASH_QUEUE = 16
 # Seconds over which a shutdown spreads the closing of sockets (1012: clients reconnect).
 DEFAULT_SHUTDOWN_DRAIN_SECONDS = 10
+# Allocations between the garbage collector's young collections (phxpy.tune_collector).
+DEFAULT_GC_YOUNG_THRESHOLD = 50_000
 DEFAULT_CLUSTER_DOWN_AFTER = 5
 """Seconds of silence after which a node of a cluster is taken for dead."""
 MAX_WORKERS = 64
@@ -119,6 +121,8 @@ class Settings:
     """The operator's notification webhook; None: notifications are stored and pushed only."""
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     shutdown_drain_seconds: int = DEFAULT_SHUTDOWN_DRAIN_SECONDS
+    gc_young_threshold: int = DEFAULT_GC_YOUNG_THRESHOLD
+    """The garbage collector's young threshold set at start; 0 leaves Python's own."""
     metrics_token: str | None = field(default=None, repr=False)
     """The bearer token ``/metrics`` asks for; None: only loopback requests without a
     proxy's forwarding headers may read it."""
@@ -252,6 +256,13 @@ class Settings:
             minimum=0,
             maximum=600,
         )
+        gc_young_threshold = _int(
+            environ,
+            "GC_YOUNG_THRESHOLD",
+            DEFAULT_GC_YOUNG_THRESHOLD,
+            minimum=0,
+            maximum=10_000_000,
+        )
         metrics_token = _get(environ, "METRICS_TOKEN")
         if metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
             raise ConfigError("METRICS_TOKEN", f"must be at least {MIN_SECRET_LENGTH} characters")
@@ -319,6 +330,7 @@ class Settings:
             webhook=webhook,
             connection_limits=connection_limits,
             shutdown_drain_seconds=shutdown_drain_seconds,
+            gc_young_threshold=gc_young_threshold,
             metrics_token=metrics_token,
             redis_url=redis_url,
             workers=workers,

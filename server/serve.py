@@ -32,6 +32,7 @@ import socket
 
 from aiohttp import web
 
+import phxpy
 from server.config import Settings
 from server.connection_limits import DESCRIPTOR_RESERVE
 from server.connections import ConnectionGuard
@@ -60,6 +61,15 @@ def raise_open_file_limit() -> int:
         log.info("open-file limit raised from %d to %d", soft, wanted)
         return wanted
     return MAX_OPEN_FILES if soft == resource.RLIM_INFINITY else soft
+
+
+def configure_collector(settings: Settings) -> None:
+    """The garbage collector's young threshold (``GC_YOUNG_THRESHOLD``; 0: Python's own).
+    With thousands of sockets, Python's default makes full collections, pauses of hundreds
+    of milliseconds for everyone, come every few seconds under load: see
+    :mod:`phxpy.collector`."""
+    if settings.gc_young_threshold:
+        phxpy.tune_collector(settings.gc_young_threshold)
 
 
 def connection_cap(settings: Settings, open_files: int) -> int:

@@ -37,7 +37,10 @@ LAYERS: list[tuple[str, set[str]]] = [
             "longpoll_relay",
         },
     ),
-    ("services an app holds", {"clock", "pubsub", "presence", "deadlines", "endpoint"}),
+    (
+        "services an app holds",
+        {"clock", "collector", "pubsub", "presence", "deadlines", "endpoint"},
+    ),
     ("what an app subclasses", {"socket", "channel"}),
     ("the machinery", {"channel_server"}),
     (

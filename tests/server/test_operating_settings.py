@@ -3,6 +3,7 @@ that keeps a repeated log line to a few a minute."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from server.config import ConfigError, Settings
 from server.connection_limits import ConnectionLimits
 from server.log_repeats import RepeatFilter
-from server.serve import connection_cap
+from server.serve import configure_collector, connection_cap
 
 KEY = "k" * 40
 
@@ -29,6 +30,7 @@ def test_defaults_and_every_variable(tmp_path: Path) -> None:
     settings = Settings.from_env(env(tmp_path))
     assert settings.connection_limits == ConnectionLimits()
     assert settings.shutdown_drain_seconds == 10
+    assert settings.gc_young_threshold == 50_000
     assert settings.metrics_token is None
     assert connection_cap(settings, 1024) == 1024 - 128 - 10
     settings = Settings.from_env(
@@ -40,6 +42,7 @@ def test_defaults_and_every_variable(tmp_path: Path) -> None:
             MAX_CONNECTIONS="500",
             HTTP_HEADER_TIMEOUT="3",
             SHUTDOWN_DRAIN_SECONDS="0",
+            GC_YOUNG_THRESHOLD="0",
             METRICS_TOKEN="m" * 32,
         )
     )
@@ -52,6 +55,7 @@ def test_defaults_and_every_variable(tmp_path: Path) -> None:
     )
     assert connection_cap(settings, 1024) == 500
     assert settings.shutdown_drain_seconds == 0
+    assert settings.gc_young_threshold == 0
     assert settings.metrics_token == "m" * 32
     assert "m" * 32 not in repr(settings)
 
@@ -65,6 +69,7 @@ def test_defaults_and_every_variable(tmp_path: Path) -> None:
         ("MAX_CONNECTIONS", "-1"),
         ("HTTP_HEADER_TIMEOUT", "0"),
         ("SHUTDOWN_DRAIN_SECONDS", "3600"),
+        ("GC_YOUNG_THRESHOLD", "-1"),
         ("METRICS_TOKEN", "short"),
     ],
 )
@@ -72,6 +77,22 @@ def test_a_wrong_value_names_its_variable(tmp_path: Path, variable: str, value: 
     with pytest.raises(ConfigError) as error:
         Settings.from_env(env(tmp_path, **{variable: value}))
     assert error.value.variable == variable
+
+
+def test_the_collector_is_tuned_as_configured(tmp_path: Path) -> None:
+    """Young collections every GC_YOUNG_THRESHOLD allocations (so a broadcast's short-lived
+    objects die young instead of growing the old generation); 0 leaves Python's own."""
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        configure_collector(Settings.from_env(env(tmp_path, GC_YOUNG_THRESHOLD="0")))
+        assert gc.get_threshold() == (700, 10, 10)
+        configure_collector(Settings.from_env(env(tmp_path)))
+        assert gc.get_threshold()[0] == 50_000
+        configure_collector(Settings.from_env(env(tmp_path, GC_YOUNG_THRESHOLD="1234")))
+        assert gc.get_threshold()[0] == 1234
+    finally:
+        gc.set_threshold(*saved)
 
 
 def record(message: str, *args: object, name: str = "server") -> logging.LogRecord:
