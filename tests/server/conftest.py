@@ -21,6 +21,9 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.clock import ManualClock
 from server.config import Settings, normalize_database_url
+from server.db.database import Database
+from server.db.open import open_database
+from server.db.schema import apply_schema
 from server.domain import Event, MessageDraft, ModerationChange, Notification, RoomModeration
 from server.realtime import NO_LIVE_CHAT
 from tests.server.api_client import SECRET_KEY, SERVICE_KEY, Api
@@ -109,6 +112,15 @@ def settings(database_url: str) -> Settings:
         bcrypt_rounds=4,
         token_ttl_seconds=3600,
     )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    """The test's database, its schema applied, opened the way the service opens it."""
+    db = await open_database(settings.database_url, pool_size=5)
+    await apply_schema(db)
+    yield db
+    await db.close()
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@ that aborts every statement writing a chosen value (and with it its transaction)
 
 from __future__ import annotations
 
+from server.db.database import Database, PostgresConnection
+from server.db.sql import POSTGRESQL, Sql
+
 
 def refusing_trigger(*, postgres: bool, operation: str, table: str, column: str, value: str) -> str:
     """SQL that makes ``operation`` (INSERT or UPDATE) on ``table`` fail with ``boom`` when
@@ -18,3 +21,21 @@ def refusing_trigger(*, postgres: bool, operation: str, table: str, column: str,
         f"CREATE TRIGGER refuse_boom BEFORE {operation} ON {table} "
         f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'boom'); END"
     )
+
+
+async def refuse_in_database(
+    db: Database, *, operation: str, table: str, column: str, value: str
+) -> None:
+    """Install :func:`refusing_trigger` in ``db``."""
+    sql = refusing_trigger(
+        postgres=db.dialect == POSTGRESQL,
+        operation=operation,
+        table=table,
+        column=column,
+        value=value,
+    )
+    async with db.write() as conn:
+        if isinstance(conn, PostgresConnection):
+            await conn.raw.execute(sql)
+        else:
+            await conn.execute(Sql(sql))

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-
-import pytest
 
 from server.chat.writer import STORE_FAILED, MessageWriter, Outcome
 from server.clock import ManualClock
-from server.config import Settings
 from server.db import events as event_store
 from server.db import users as user_store
-from server.db.database import Database, PostgresConnection
-from server.db.open import open_database
-from server.db.schema import apply_schema
-from server.db.sql import POSTGRESQL, Sql
+from server.db.database import Database
+from server.db.sql import Sql
 from server.domain import Conflict, MessageDraft, NewEvent, StoredMessage
-from tests.server.db_faults import refusing_trigger
+from tests.server.db_faults import refuse_in_database
 
 NOW = datetime(2024, 12, 1, 12, 0, 0)
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    db = await open_database(settings.database_url, pool_size=3)
-    await apply_schema(db)
-    yield db
-    await db.close()
 
 
 async def open_room(db: Database, name: str, status: str = "active") -> str:
@@ -117,18 +103,9 @@ async def test_a_failed_commit_fails_its_whole_batch_and_the_writer_goes_on(
     user = await author(db)
     # A real failure inside the database: a trigger that aborts the insert of one message,
     # and with it the transaction of its batch.
-    sql = refusing_trigger(
-        postgres=db.dialect == POSTGRESQL,
-        operation="INSERT",
-        table="messages",
-        column="content",
-        value="boom",
+    await refuse_in_database(
+        db, operation="INSERT", table="messages", column="content", value="boom"
     )
-    async with db.write() as conn:
-        if isinstance(conn, PostgresConnection):
-            await conn.raw.execute(sql)
-        else:
-            await conn.execute(Sql(sql))
     writer = MessageWriter(db, ManualClock(NOW))
     writer.start()
     deliveries = Deliveries()

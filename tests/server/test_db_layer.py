@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 
-from server.config import Settings
 from server.db import chat as chat_store
 from server.db import events as event_store
 from server.db import messages as message_store
@@ -18,8 +16,6 @@ from server.db import tickets as ticket_store
 from server.db import tokens as token_store
 from server.db import users as user_store
 from server.db.database import Database
-from server.db.open import open_database
-from server.db.schema import apply_schema
 from server.db.sql import Sql
 from server.domain import (
     AuthorRole,
@@ -35,14 +31,6 @@ from server.domain import (
 )
 
 NOW = datetime(2024, 12, 1, 12, 0, 0)
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    db = await open_database(settings.database_url, pool_size=5)
-    await apply_schema(db)
-    yield db
-    await db.close()
 
 
 async def make_event(db: Database) -> Event:

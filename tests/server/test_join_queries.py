@@ -12,29 +12,18 @@ import pytest
 
 from server.chat.joins import JoinMessages, JoinQueries
 from server.clock import ManualClock
-from server.config import Settings
 from server.db import chat as chat_store
 from server.db import messages as message_store
 from server.db import moderation as moderation_store
 from server.db import tickets as ticket_store
 from server.db import users as user_store
-from server.db.database import Database, PostgresConnection
+from server.db.database import Database
 from server.db.messages import Page
-from server.db.open import open_database
-from server.db.schema import apply_schema
-from server.db.sql import POSTGRESQL, Sql
+from server.db.sql import Sql
 from server.db.tickets import Claim
 from server.domain import Event, MessageDraft, StoredMessage, User
-from tests.server.db_faults import refusing_trigger
+from tests.server.db_faults import refuse_in_database
 from tests.server.test_db_layer import NOW, make_event, make_user
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    db = await open_database(settings.database_url, pool_size=5)
-    await apply_schema(db)
-    yield db
-    await db.close()
 
 
 @pytest.fixture
@@ -144,18 +133,9 @@ async def test_a_batch_whose_claim_fails_answers_each_claim_alone(
     await tickets(db, event, "A", "BOOM", "C", "D")
     # A real failure inside the database: a trigger that aborts the claim of one ticket, and
     # with it the statement (or transaction) of its whole batch.
-    sql = refusing_trigger(
-        postgres=db.dialect == POSTGRESQL,
-        operation="UPDATE",
-        table="tickets",
-        column="ticket_number",
-        value="BOOM",
+    await refuse_in_database(
+        db, operation="UPDATE", table="tickets", column="ticket_number", value="BOOM"
     )
-    async with db.write() as conn:
-        if isinstance(conn, PostgresConnection):
-            await conn.raw.execute(sql)
-        else:
-            await conn.execute(Sql(sql))
     results = await asyncio.gather(
         queries.claim(Claim(event.id, ayla.id, "A")),
         queries.claim(Claim(event.id, bora.id, "BOOM")),
