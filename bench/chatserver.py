@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,8 +23,9 @@ from .sysinfo import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-SECRET = "bench-secret-" + "x" * 40
-SERVICE_KEY = "bench-service-key-" + "y" * 40
+# Made afresh for each run: nothing signed by a benchmark is ever valid anywhere else.
+SECRET = secrets.token_urlsafe(32)
+SERVICE_KEY = secrets.token_urlsafe(32)
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from tests.server.chat_support import TOKEN_TTL, AiohttpClient, World, build_app
 from tests.server.conftest import START
 from tests.server.server_process import HOST, free_port, server_process
 
-SECRET = "webhook-secret-for-the-tests-0123456789"
+SECRET = secrets.token_urlsafe(32)  # the webhook's signing secret, new for each run
 FMT = "%Y-%m-%d %H:%M:%S"
 FAILURES_FIRST = 2
 """The receiver answers 503 to the first attempts of each notification."""
