@@ -7,16 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from tests.server.process_rest import new_ticket, open_event, rest, sign_up
 from tests.server.server_process import server_process
-from tests.server.test_durability import FMT, rest
 
 MEMBERS = 20
 DRAIN = 2.0
@@ -66,7 +64,6 @@ class Poster:
 async def test_sigterm_drains_the_sockets_and_keeps_every_acked_message(
     database_url: str, tmp_path: Path
 ) -> None:
-    start = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)  # the room is open
     env = {
         "SHUTDOWN_DRAIN_SECONDS": str(int(DRAIN)),
         "CHAT_MESSAGES_PER_SECOND": "1000",  # the posting limit is not what this is about
@@ -76,45 +73,12 @@ async def test_sigterm_drains_the_sockets_and_keeps_every_acked_message(
         server_process(database_url, tmp_path, env=env) as server,
         aiohttp.ClientSession() as http,
     ):
-        event = (
-            await rest(
-                http,
-                "POST",
-                f"{server.url}/api/events/create_event",
-                {
-                    "event": {
-                        "name": "restart",
-                        "description": "d",
-                        "location": "here",
-                        "start_time": start.strftime(FMT),
-                        "end_time": (start + timedelta(hours=3)).strftime(FMT),
-                    }
-                },
-            )
-        )["data"]
+        event = await open_event(http, server, "restart")
         topic = f"event:{event['id']}"
         posters = []
         for n in range(MEMBERS):
-            signup = await rest(
-                http,
-                "POST",
-                f"{server.url}/api/users/create",
-                {
-                    "user_params": {
-                        "username": f"member{n}",
-                        "email": f"m{n}@example.com",
-                        "password": "pw-1234567",
-                    }
-                },
-            )
-            number = f"T-{uuid.uuid4().hex[:10]}"
-            await rest(
-                http,
-                "POST",
-                f"{server.url}/api/tickets/create",
-                {"ticket": {"ticket_number": number, "event_id": event["id"]}},
-            )
-            token = signup["data"]["token"]
+            token = await sign_up(http, server, f"member{n}")
+            number = await new_ticket(http, server, event["id"])
             ws = await http.ws_connect(f"{server.socket_url}/websocket?vsn=2.0.0&token={token}")
             await ws.send_str(json.dumps(["1", "0", topic, "phx_join", {"ticket_number": number}]))
             reply: Any = json.loads((await ws.receive()).data)
@@ -150,7 +114,7 @@ async def test_sigterm_drains_the_sockets_and_keeps_every_acked_message(
                 http,
                 "GET",
                 f"{again.url}/api/events/{event['id']}/messages?limit=100{before}",
-                token=signup["data"]["token"],
+                token=token,
             )
             stored |= {m["seq"]: m["content"] for m in page["data"]}
             if len(page["data"]) < 100:
